@@ -1,0 +1,139 @@
+# mailfleet: one Makefile for the whole tree.
+#
+#   make            build libshared, the services, the CLI and the unit tests
+#   make run        install what is missing, build, start the embedded default
+#   make test       install, build, run unit and integration tests
+#   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make check-banned  fail if a banned libc function appears
+#
+# Knobs: SANITIZE=address,undefined   WERROR=1 (set by CI)   RUN_DIR=./run
+
+CC       ?= cc
+BUILD    ?= build
+RUN_DIR  ?= ./run
+SANITIZE ?=
+WERROR   ?=
+
+PKGS := libnats hiredis libmicrohttpd libcjson libprotobuf-c openssl libidn2
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wvla -Wno-unused-parameter
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -pthread $(WARN) \
+               -I. -Ilibshared -I$(BUILD)/proto \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lunistring -lsqlite3 -pthread
+
+ifneq ($(SANITIZE),)
+CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LIBS += -fsanitize=$(SANITIZE)
+endif
+
+ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
+
+PROTOS     := $(wildcard proto/*.proto)
+PROTO_C    := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS))
+PROTO_H    := $(PROTO_C:.c=.h)
+PROTO_O    := $(PROTO_C:.c=.o)
+
+SHARED_SRC := $(wildcard libshared/*.c)
+SHARED_O   := $(patsubst %.c,$(BUILD)/%.o,$(SHARED_SRC))
+SHARED_LIB := $(BUILD)/libmfshared.a
+
+SERVICES   := smtp-in submission imap queue delivery dnsauth reports web
+SERVICE_BINS := $(patsubst %,$(BUILD)/bin/mailfleet-%,$(SERVICES))
+CLI_BIN    := $(BUILD)/bin/mailfleet
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+.PHONY: all deps deps-run deps-test run test unit integration fuzz \
+        check-banned clean
+.SECONDARY:
+
+all: check-banned $(SERVICE_BINS) $(CLI_BIN) $(UNIT_BINS)
+
+deps:
+	@ci/deps.sh build
+deps-run:
+	@ci/deps.sh run
+deps-test:
+	@ci/deps.sh test
+
+# --- protobuf ---------------------------------------------------------------
+$(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/proto
+	protoc-c --proto_path=proto --c_out=$(BUILD)/proto $<
+
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+	$(CC) $(CFLAGS_BASE) -Wno-missing-prototypes -c -o $@ $<
+
+# --- objects ----------------------------------------------------------------
+# Every object depends on the generated proto headers so that a fresh tree
+# builds in one pass; -MMD keeps header dependencies exact afterwards.
+$(BUILD)/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(SHARED_LIB): $(SHARED_O) $(PROTO_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+# --- services and CLI -------------------------------------------------------
+.SECONDEXPANSION:
+$(BUILD)/bin/mailfleet-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard services/$$*/*.c)) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LIBS)
+
+$(CLI_BIN): $(patsubst %.c,$(BUILD)/%.o,$(wildcard services/cli/*.c)) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LIBS)
+
+# --- unit tests -------------------------------------------------------------
+# A test may list extra linker flags (e.g. -Wl,--wrap=fsync) in test_x.ldflags.
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(SHARED_LIB) $(shell cat tests/unit/$*.ldflags 2>/dev/null) $(LIBS) -lcmocka
+
+# --- checks -----------------------------------------------------------------
+check-banned:
+	@ci/check-banned.sh
+
+# --- run and test -----------------------------------------------------------
+run: deps-run
+	@$(MAKE) --no-print-directory all
+	@RUN_DIR=$(RUN_DIR) BUILD=$(BUILD) deploy/local/run.sh
+
+unit: $(UNIT_BINS)
+	@ci/run-unit.sh $(UNIT_BINS)
+
+integration: all
+	@BUILD=$(BUILD) ci/run-integration.sh
+
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) ci/run-tests.sh $(UNIT_BINS)
+
+# --- fuzzing ----------------------------------------------------------------
+FUZZ_CC     ?= clang-14
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+               -I. -Ilibshared -I$(BUILD)/proto $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_TIME   ?= 20
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(SHARED_SRC) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(SHARED_SRC) $(PROTO_C) $(LIBS)
+
+fuzz: deps-test $(PROTO_H) $(FUZZ_BINS)
+	@ci/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BINS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
