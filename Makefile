@@ -87,11 +87,12 @@ $(SHARED_LIB): $(SHARED_O) $(PROTO_O)
 
 # --- services and CLI -------------------------------------------------------
 .SECONDEXPANSION:
-$(BUILD)/bin/mailfleet-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard services/$$*/*.c)) $(SHARED_LIB)
+service_objs = $(patsubst %.c,$(BUILD)/%.o,$(wildcard services/$(1)/*.c))
+$(BUILD)/bin/mailfleet-%: $$(call service_objs,$$*) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 
-$(CLI_BIN): $(patsubst %.c,$(BUILD)/%.o,$(wildcard services/cli/*.c)) $(SHARED_LIB)
+$(CLI_BIN): $(call service_objs,cli) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 

@@ -1,0 +1,98 @@
+/* config: the static configuration, mailfleet.conf, read once at start-up,
+ * with environment overrides for containers (MAILFLEET_*).
+ *
+ * The schema is a table (config.c); unknown keys are errors, and every
+ * error names file, line and field: "mailfleet.conf:12: smtp-in.listen: ...".
+ * Environment errors name the variable: "MAILFLEET_NATS_URL: ...".
+ * See deploy/local/mailfleet.conf.example for every key. */
+#ifndef MF_CONFIG_H
+#define MF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+#define MF_CONFIG_LISTEN_MAX 16  /* listen lines per service */
+
+enum mf_service_id {
+	MF_SERVICE_SMTP_IN,
+	MF_SERVICE_SUBMISSION,
+	MF_SERVICE_IMAP,
+	MF_SERVICE_QUEUE,
+	MF_SERVICE_DELIVERY,
+	MF_SERVICE_DNSAUTH,
+	MF_SERVICE_REPORTS,
+	MF_SERVICE_WEB,
+	MF_SERVICE_COUNT
+};
+
+/* Returns the name ("smtp-in"), or NULL for an id out of range. */
+const char *mf_service_name(enum mf_service_id id);
+/* Returns the id for a name, or -1. */
+int mf_service_by_name(const char *name);
+
+enum mf_listen_security {
+	MF_LISTEN_PLAIN,     /* no TLS (the default) */
+	MF_LISTEN_TLS,       /* implicit TLS */
+	MF_LISTEN_STARTTLS,  /* plain, upgraded by STARTTLS */
+};
+
+struct mf_config_listen {
+	struct mf_conf_hostport addr;
+	enum mf_listen_security security;
+	bool proxy;  /* connections start with a PROXY protocol header (v1/v2) */
+};
+
+struct mf_config_service {
+	bool enabled;   /* its block is present, or it was configured from the environment */
+	unsigned line;  /* line of its block; 0 when configured only from the environment */
+	struct mf_conf_hostport admin;  /* /metrics, /healthz, /readyz */
+	bool admin_set;
+	struct mf_config_listen listen[MF_CONFIG_LISTEN_MAX];
+	size_t listen_count;
+	bool local_delivery;  /* delivery: hand outgoing mail to local accounts */
+};
+
+enum mf_redis_down {
+	MF_REDIS_DOWN_ALLOW,  /* rate limits are not enforced while Redis is down */
+	MF_REDIS_DOWN_DENY,   /* connections get temporary errors while Redis is down */
+};
+
+struct mf_config {
+	char *path;          /* the file as given */
+	char *dir;           /* its directory; relative paths are relative to it */
+	char *hostname;      /* lower-case ASCII */
+	char *data_dir;
+	char *blob_dir;      /* default <data-dir>/blobs */
+	char *domains_file;  /* default domains.conf beside mailfleet.conf */
+	char *nats_url;
+	char *redis_url;
+	char *log_level;     /* a spec for mf_log_apply_spec; default "info" */
+	char *tls_cert;      /* NULL when there is no tls block */
+	char *tls_key;
+	struct {
+		uint64_t max_connections;
+		uint64_t max_connections_per_ip;
+		uint64_t max_message_size;    /* bytes */
+		uint64_t command_timeout_ms;
+		uint64_t drain_timeout_ms;
+	} limits;
+	enum mf_redis_down redis_down;
+	struct mf_config_service services[MF_SERVICE_COUNT];
+};
+
+/* Loads path, then applies the environment overrides.  Returns 0 and a
+ * config (free with mf_config_free), or -1 with error_r holding every error
+ * found, one per line; that text lives in a per-thread slot that stays valid
+ * until this thread calls mf_config_load or an mf_domains function again. */
+int mf_config_load(const char *path, struct mf_config **config_r, const char **error_r);
+/* The same from memory; name is used in errors and its directory as the
+ * base of relative paths.  env is "NAME=value" strings ending with NULL
+ * (pass environ for the process environment, NULL for none). */
+int mf_config_load_buf(const char *name, const char *data, size_t len, char *const *env,
+		       struct mf_config **config_r, const char **error_r);
+void mf_config_free(struct mf_config **config);
+
+#endif

@@ -1,0 +1,331 @@
+/* mailfleet quickstart: the first configuration for a new installation.
+ *
+ * Writes DIR/config/{mailfleet.conf,domains.conf}, a self-signed TLS
+ * certificate, DKIM keys (ed25519 and rsa-2048), the account password and the
+ * admin password (as scrypt hashes), and prints the passwords once.
+ * With --local it writes the embedded default used by `make run`: loopback
+ * only, ports +1000, outgoing mail delivered back to local accounts, and the
+ * plain-text credentials kept in config/credentials.txt (mode 0600) so that
+ * every `make run` can print them again. */
+#include "cmd_quickstart.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "buf.h"
+#include "fsutil.h"
+#include "keygen.h"
+#include "password.h"
+#include "tls.h"
+
+struct quickstart {
+	bool local;
+	const char *dir;
+	const char *hostname;
+	const char *domain;
+	const char *account;
+	char *confdir;
+	char selector_ed[16];
+	char selector_rsa[16];
+};
+
+/* Ports: the standard ones, plus 1000 for the embedded default. */
+static int port(const struct quickstart *q, int standard)
+{
+	return q->local ? standard + 1000 : standard;
+}
+
+static char *mailfleet_conf(const struct quickstart *q)
+{
+	const char *bind = q->local ? "127.0.0.1" : "0.0.0.0";
+	const char *admin_bind = q->local ? "127.0.0.1" : "0.0.0.0";
+	const char *nats = q->local ? "nats://127.0.0.1:14222" : "nats://nats:4222";
+	const char *redis = q->local ? "redis://127.0.0.1:16379" : "redis://redis:6379";
+	struct mf_buf b;
+
+	mf_buf_init(&b, 0);
+	mf_buf_appendf(&b,
+		"# mailfleet.conf: static settings, read when a service starts.\n"
+		"# Written by `mailfleet quickstart%s`; edit freely, then check with\n"
+		"# `mailfleet config check -c %s/mailfleet.conf`.\n"
+		"\n"
+		"hostname %s\n"
+		"\n"
+		"# Account stores, queue database and blobs. Relative to this directory.\n"
+		"data-dir ../data\n"
+		"\n"
+		"nats-url %s\n"
+		"redis-url %s\n"
+		"log-level info\n"
+		"\n"
+		"tls {\n"
+		"    cert tls/cert.pem\n"
+		"    key tls/key.pem\n"
+		"}\n"
+		"\n",
+		q->local ? " --local" : "", q->confdir, q->hostname, nats, redis);
+	mf_buf_appendf(&b,
+		"smtp-in {\n    admin %s:%d\n    listen %s:%d starttls\n}\n\n"
+		"submission {\n    admin %s:%d\n    listen %s:%d starttls\n    listen %s:%d tls\n}\n\n"
+		"imap {\n    admin %s:%d\n    listen %s:%d starttls\n    listen %s:%d tls\n}\n\n"
+		"queue {\n    admin %s:%d\n}\n\n"
+		"delivery {\n    admin %s:%d\n%s}\n\n"
+		"dnsauth {\n    admin %s:%d\n}\n\n"
+		"reports {\n    admin %s:%d\n}\n\n"
+		"web {\n    admin %s:%d\n    listen %s:%d plain\n}\n",
+		admin_bind, 1081, bind, port(q, 25),
+		admin_bind, 1082, bind, port(q, 587), bind, port(q, 465),
+		admin_bind, 1083, bind, port(q, 143), bind, port(q, 993),
+		admin_bind, 1084,
+		admin_bind, 1085,
+		q->local ? "    # Outgoing mail goes back to local accounts: no internet.\n"
+			   "    local-delivery yes\n" : "",
+		admin_bind, 1086,
+		admin_bind, 1087,
+		admin_bind, 1088, bind, port(q, 80));
+	return mf_buf_steal(&b);
+}
+
+static char *domains_conf(const struct quickstart *q)
+{
+	return mf_xasprintf(
+		"# domains.conf: domains, accounts, addresses and aliases.\n"
+		"# Services reload it when it changes through the CLI or web admin;\n"
+		"# check hand edits with `mailfleet config check`.\n"
+		"\n"
+		"domain %s {\n"
+		"    catchall-separator +\n"
+		"    dkim {\n"
+		"        selector %s {\n"
+		"            algorithm ed25519\n"
+		"            key-file dkim/%s-%s.pem\n"
+		"        }\n"
+		"        selector %s {\n"
+		"            algorithm rsa\n"
+		"            key-file dkim/%s-%s.pem\n"
+		"        }\n"
+		"        sign %s %s\n"
+		"    }\n"
+		"}\n"
+		"\n"
+		"account %s {\n"
+		"    domain %s\n"
+		"    address %s@%s\n"
+		"}\n",
+		q->domain, q->selector_ed, q->domain, q->selector_ed,
+		q->selector_rsa, q->domain, q->selector_rsa,
+		q->selector_ed, q->selector_rsa,
+		q->account, q->domain, q->account, q->domain);
+}
+
+static int write_conf_file(const struct quickstart *q, const char *name,
+			   const char *content, mode_t mode)
+{
+	char *path = mf_xasprintf("%s/%s", q->confdir, name);
+	const char *err;
+	int ret = mf_fs_write_atomic(path, content, strlen(content), mode, &err);
+
+	if (ret < 0)
+		fprintf(stderr, "mailfleet quickstart: %s\n", err);
+	free(path);
+	return ret;
+}
+
+/* Uses the password from the environment variable, or generates one. */
+static char *password_from(const char *env, bool *generated_r)
+{
+	const char *p = getenv(env);
+
+	*generated_r = p == NULL || p[0] == '\0';
+	return *generated_r ? mf_password_generate() : mf_xstrdup(p);
+}
+
+static int write_password_hash(const struct quickstart *q, const char *name,
+			       const char *prefix, const char *password)
+{
+	const char *err;
+	char *hash = mf_password_hash(password, strlen(password), &err);
+	char *line;
+	int ret;
+
+	if (hash == NULL) {
+		fprintf(stderr, "mailfleet quickstart: %s\n", err);
+		return -1;
+	}
+	line = mf_xasprintf("%s%s\n", prefix, hash);
+	ret = write_conf_file(q, name, line, 0600);
+	free(line);
+	free(hash);
+	return ret;
+}
+
+static int run(struct quickstart *q)
+{
+	char *conf = NULL, *domains = NULL, *path = NULL, *password = NULL, *admin = NULL;
+	char *rec_ed = NULL, *rec_rsa = NULL, *creds = NULL, *line = NULL;
+	const char *err;
+	bool gen_pw, gen_admin;
+	int ret = 1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	/* Selectors name the year of the key, so rotation gets new names. */
+	snprintf(q->selector_ed, sizeof(q->selector_ed), "%da", tm.tm_year + 1900);
+	snprintf(q->selector_rsa, sizeof(q->selector_rsa), "%db", tm.tm_year + 1900);
+
+	path = mf_xasprintf("%s/mailfleet.conf", q->confdir);
+	if (access(path, F_OK) == 0) {
+		fprintf(stderr, "mailfleet quickstart: %s exists already; not overwriting\n", path);
+		goto out;
+	}
+	free(path);
+	path = mf_xasprintf("%s/dkim", q->confdir);
+	if (mf_fs_mkdirs(path, 0700, &err) < 0)
+		goto fail;
+	free(path);
+	path = mf_xasprintf("%s/tls", q->confdir);
+	if (mf_fs_mkdirs(path, 0700, &err) < 0)
+		goto fail;
+	free(path);
+	path = mf_xasprintf("%s/../data", q->confdir);
+	if (mf_fs_mkdirs(path, 0700, &err) < 0)
+		goto fail;
+
+	{
+		char *cert = mf_xasprintf("%s/tls/cert.pem", q->confdir);
+		char *key = mf_xasprintf("%s/tls/key.pem", q->confdir);
+		int r = mf_tls_generate_self_signed(cert, key, q->hostname, &err);
+		free(cert);
+		free(key);
+		if (r < 0)
+			goto fail;
+	}
+	free(path);
+	path = mf_xasprintf("%s/dkim/%s-%s.pem", q->confdir, q->domain, q->selector_ed);
+	if (mf_keygen_write(path, MF_KEYGEN_ED25519, &err) < 0 ||
+	    (rec_ed = mf_keygen_dkim_record(path, &err)) == NULL)
+		goto fail;
+	free(path);
+	path = mf_xasprintf("%s/dkim/%s-%s.pem", q->confdir, q->domain, q->selector_rsa);
+	if (mf_keygen_write(path, MF_KEYGEN_RSA2048, &err) < 0 ||
+	    (rec_rsa = mf_keygen_dkim_record(path, &err)) == NULL)
+		goto fail;
+
+	password = password_from("MAILFLEET_PASSWORD", &gen_pw);
+	admin = password_from("MAILFLEET_ADMIN_PASSWORD", &gen_admin);
+	/* The account store (imap) imports passwords.init when it creates the
+	 * account; adminpasswd is read by web.  Only hashes are kept. */
+	line = mf_xasprintf("# account password hashes imported by the account store at creation\n"
+			    "%s ", q->account);
+	if (write_password_hash(q, "passwords.init", line, password) < 0 ||
+	    write_password_hash(q, "adminpasswd", "", admin) < 0)
+		goto out;
+	if (q->local) {
+		creds = mf_xasprintf("account %s@%s\npassword %s\nadmin-password %s\n",
+				     q->account, q->domain, password, admin);
+		if (write_conf_file(q, "credentials.txt", creds, 0600) < 0)
+			goto out;
+	}
+
+	domains = domains_conf(q);
+	conf = mailfleet_conf(q);
+	/* mailfleet.conf last: its presence means the quickstart completed. */
+	if (write_conf_file(q, "domains.conf", domains, 0644) < 0 ||
+	    write_conf_file(q, "mailfleet.conf", conf, 0644) < 0)
+		goto out;
+
+	printf("mailfleet quickstart: configuration written to %s\n", q->confdir);
+	printf("  account:        %s@%s\n", q->account, q->domain);
+	printf("  password:       %s%s\n", password, gen_pw ? "" : " (from MAILFLEET_PASSWORD)");
+	printf("  admin password: %s%s\n", admin, gen_admin ? "" : " (from MAILFLEET_ADMIN_PASSWORD)");
+	if (!q->local) {
+		printf("\nDNS records to create for %s:\n", q->domain);
+		printf("  %s._domainkey.%s. TXT \"%s\"\n", q->selector_ed, q->domain, rec_ed);
+		printf("  %s._domainkey.%s. TXT \"%s\"\n", q->selector_rsa, q->domain, rec_rsa);
+	}
+	ret = 0;
+	goto out;
+fail:
+	fprintf(stderr, "mailfleet quickstart: %s\n", err);
+out:
+	free(conf);
+	free(domains);
+	free(path);
+	free(password);
+	free(admin);
+	free(rec_ed);
+	free(rec_rsa);
+	free(creds);
+	free(line);
+	return ret;
+}
+
+int cli_cmd_quickstart(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "local", no_argument, NULL, 'l' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "domain", required_argument, NULL, 'D' },
+		{ "account", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct quickstart q = {
+		.dir = ".",
+		.hostname = getenv("MAILFLEET_HOSTNAME"),
+		.domain = getenv("MAILFLEET_DOMAIN"),
+		.account = "mail",
+	};
+	const char *err;
+	char *domain_ascii = NULL, *domain_unicode = NULL;
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': q.local = true; break;
+		case 'd': q.dir = optarg; break;
+		case 'H': q.hostname = optarg; break;
+		case 'D': q.domain = optarg; break;
+		case 'a': q.account = optarg; break;
+		default:
+			fprintf(stderr, "usage: mailfleet quickstart [--local] [--dir DIR] "
+				"[--hostname HOST] [--domain DOMAIN] [--account NAME]\n");
+			return 2;
+		}
+	}
+	if (q.local) {
+		q.hostname = q.hostname != NULL && q.hostname[0] ? q.hostname : "localhost";
+		q.domain = q.domain != NULL && q.domain[0] ? q.domain : "localhost";
+	}
+	if (q.hostname == NULL || q.domain == NULL || !q.hostname[0] || !q.domain[0]) {
+		fprintf(stderr, "mailfleet quickstart: need --hostname and --domain "
+			"(or MAILFLEET_HOSTNAME and MAILFLEET_DOMAIN), or --local\n");
+		return 2;
+	}
+	if (mf_domain_parse(q.domain, strlen(q.domain), &domain_ascii, &domain_unicode, &err) < 0) {
+		fprintf(stderr, "mailfleet quickstart: domain %s: %s\n", q.domain, err);
+		return 2;
+	}
+	q.domain = domain_ascii;
+	q.confdir = mf_xasprintf("%s/config", q.dir);
+	if (mf_fs_mkdirs(q.confdir, 0755, &err) < 0) {
+		fprintf(stderr, "mailfleet quickstart: %s\n", err);
+		ret = 1;
+	} else {
+		ret = run(&q);
+	}
+	free(q.confdir);
+	free(domain_ascii);
+	free(domain_unicode);
+	return ret;
+}

@@ -1,0 +1,43 @@
+/* mailfleet: the command-line tool.  Each command lives in its own file
+ * (cmd_<name>.c); this file only dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd_config.h"
+#include "cmd_quickstart.h"
+#include "log.h"
+
+struct cli_command {
+	const char *name;
+	const char *usage;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct cli_command commands[] = {
+	{ "config", "config check [-c mailfleet.conf]", cli_cmd_config },
+	{ "quickstart", "quickstart [--local] [--dir DIR] [--hostname HOST] [--domain DOMAIN] [--account NAME]",
+	  cli_cmd_quickstart },
+};
+
+static int usage(FILE *out)
+{
+	fprintf(out, "usage: mailfleet COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  mailfleet %s\n", commands[i].usage);
+	return out == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+	mf_log_init("cli");
+	if (argc < 2)
+		return usage(stderr);
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)
+		return usage(stdout);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "mailfleet: unknown command %s\n", argv[1]);
+	return usage(stderr);
+}

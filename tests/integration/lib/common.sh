@@ -1,0 +1,52 @@
+# Helpers for integration tests (sourced).  Everything runs on 127.0.0.1 in a
+# temporary directory; every process started here is stopped by PID on exit.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+BIN="$BUILD/bin"
+TMP=$(mktemp -d /tmp/mf-integ-XXXXXX)
+CHECKS=0
+PIDS_TO_KILL=""
+
+cleanup() {
+	for p in $PIDS_TO_KILL; do kill -TERM "$p" 2>/dev/null; done
+	sleep 0.2
+	for p in $PIDS_TO_KILL; do kill -KILL "$p" 2>/dev/null; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { CHECKS=$((CHECKS + 1)); echo "ok: $*"; }
+
+# A TCP port nobody listens on right now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS COMMAND...: retries COMMAND until it succeeds.
+wait_for() {
+	local secs=$1; shift
+	local end=$(( $(date +%s) + secs ))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}
+
+http_code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
+http_body() { curl -s "$1"; }
+
+start_nats() { # PORT DIR
+	nats-server -a 127.0.0.1 -p "$1" -js -sd "$2" -l "$2.log" &
+	NATS_PID=$!; PIDS_TO_KILL="$PIDS_TO_KILL $NATS_PID"
+	wait_for 10 bash -c "echo > /dev/tcp/127.0.0.1/$1" || fail "nats-server did not start"
+}
+start_redis() { # PORT DIR
+	mkdir -p "$2"
+	redis-server --bind 127.0.0.1 --port "$1" --dir "$2" --save '' --appendonly no \
+		--logfile "$2/redis.log" &
+	REDIS_PID=$!; PIDS_TO_KILL="$PIDS_TO_KILL $REDIS_PID"
+	wait_for 10 redis-cli -p "$1" ping || fail "redis-server did not start"
+}
