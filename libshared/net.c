@@ -577,7 +577,7 @@ static void handle_accepted(struct listener *l, int fd)
 	struct mf_conn *conn;
 	pthread_attr_t attr;
 	pthread_t thread;
-	int flags, err;
+	int err;
 
 	pthread_mutex_lock(&server->lock);
 	server->stats.accepted_total++;
@@ -601,10 +601,6 @@ static void handle_accepted(struct listener *l, int fd)
 	server->conns = conn;
 	server->stats.current++;
 	pthread_mutex_unlock(&server->lock);
-
-	flags = fcntl(fd, F_GETFL);
-	if (flags >= 0)
-		(void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -649,7 +645,8 @@ static void *accept_main(void *arg)
 			break;
 		if (pfd[0].revents == 0)
 			continue;
-		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		/* Non-blocking: every read and write waits in poll() with a deadline. */
+		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 			    errno == ECONNABORTED || errno == EPROTO)

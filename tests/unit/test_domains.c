@@ -600,6 +600,52 @@ static void test_reload(void **state)
 	tmp_free(&t);
 }
 
+static int readers_stop;  /* atomic */
+
+static void *read_current(void *arg)
+{
+	long seen = 0;
+
+	while (!__atomic_load_n(&readers_stop, __ATOMIC_RELAXED)) {
+		struct mf_domains *d = mf_domains_current();
+		if (d == NULL)
+			return (void *)1;
+		if (mf_domains_find_account(d, "mjl") == NULL && mf_domains_find_account(d, "bob") == NULL)
+			return (void *)1;
+		mf_domains_unref(&d);
+		seen++;
+	}
+	return seen > 0 ? NULL : (void *)1;
+}
+
+/* Readers on other threads always see a whole snapshot while reloads swap it. */
+static void test_reload_concurrent(void **state)
+{
+	struct tmp t;
+	pthread_t threads[4];
+	const char *err;
+
+	tmp_init(&t, DOM ACC);
+	assert_int_equal(mf_domains_reload(t.path, &err), 0);
+	__atomic_store_n(&readers_stop, 0, __ATOMIC_RELAXED);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, read_current, NULL), 0);
+	for (int i = 0; i < 50; i++) {
+		write_file(t.path, i % 2 == 0 ? DOM "account bob {\n    domain example.org\n"
+						"    address bob@example.org\n}\n"
+					      : DOM ACC);
+		assert_int_equal(mf_domains_reload(t.path, &err), 0);
+	}
+	__atomic_store_n(&readers_stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 4; i++) {
+		void *ret;
+		pthread_join(threads[i], &ret);
+		assert_null(ret);
+	}
+	mf_domains_clear_current();
+	tmp_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_edit_new_file),
 		cmocka_unit_test(test_edit_concurrent),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_reload_concurrent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
