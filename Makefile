@@ -14,7 +14,7 @@ RUN_DIR  ?= ./run
 SANITIZE ?=
 WERROR   ?=
 
-PKGS := libnats hiredis libmicrohttpd libcjson libprotobuf-c openssl libidn2
+PKGS := libnats hiredis libmicrohttpd libcjson libprotobuf-c openssl libidn2 libunbound
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wno-unused-parameter
@@ -117,8 +117,13 @@ unit: $(UNIT_BINS)
 integration: all
 	@BUILD=$(BUILD) ci/run-integration.sh
 
+# Fuzz targets run briefly in make test: enough to catch a target that no
+# longer builds or crashes at once; `make fuzz FUZZ_TIME=600` for real runs.
 test: deps-test
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=5 >$(BUILD)/fuzz.out 2>&1 || \
+		{ tail -40 $(BUILD)/fuzz.out; exit 1; }
+	@grep '^fuzz:' $(BUILD)/fuzz.out
 	@BUILD=$(BUILD) ci/run-tests.sh $(UNIT_BINS)
 
 # --- fuzzing ----------------------------------------------------------------
@@ -127,9 +132,20 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
                -I. -Ilibshared -I$(BUILD)/proto $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_TIME   ?= 20
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(SHARED_SRC) $(PROTO_C)
+FUZZ_O   := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(SHARED_SRC) $(PROTO_C))
+FUZZ_LIB := $(BUILD)/fuzzobj/libmfshared-fuzz.a
+
+$(BUILD)/fuzzobj/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(SHARED_SRC) $(PROTO_C) $(LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fno-sanitize=fuzzer -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB) $(LIBS)
 
 fuzz: deps-test $(PROTO_H) $(FUZZ_BINS)
 	@ci/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BINS)

@@ -6,9 +6,14 @@ set -eu
 
 build_pkgs="gcc make pkg-config libc6-dev libssl-dev libnats-dev libhiredis-dev
   libmicrohttpd-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
-  libidn2-dev libunistring-dev libsqlite3-dev"
+  libidn2-dev libunistring-dev libsqlite3-dev libunbound-dev"
 run_pkgs="nats-server redis-server openssl curl"
-test_pkgs="libcmocka-dev prometheus python3 clang-14 libclang-rt-14-dev"
+# Test peers and real clients: DNS lab (nsd, unbound, ldns), mail peers
+# (postfix, dovecot for benchmarks), clients (swaks, mbsync, fetchmail),
+# cross-checkers (dkimpy, pyspf, opendkim), aiosmtpd as a receiving server.
+test_pkgs="libcmocka-dev prometheus python3 clang-14 libclang-rt-14-dev
+  unbound nsd ldnsutils swaks postfix dovecot-imapd isync fetchmail
+  python3-dkim python3-spf python3-aiosmtpd opendkim-tools"
 
 want="$build_pkgs"
 case "${1:-build}" in
@@ -35,6 +40,8 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod +x /usr/sbin/policy-rc.d
 fi
+# postfix asks questions at install time: a test peer needs no configuration.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -q >/dev/null || $SUDO apt-get update
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing

@@ -11,5 +11,6 @@ ci/run-integration.sh | tee build/integration.out || integ_rc=1
 grep -q '^integration: .* 0 failed' build/integration.out || integ_rc=1
 u=$(grep '^unit: [0-9]* passed' build/unit.out | tail -1)
 i=$(grep '^integration: [0-9]* passed' build/integration.out | tail -1)
-echo "== test summary: $u; $i"
+f=$(grep -c '^fuzz: ok' build/fuzz.out 2>/dev/null)
+echo "== test summary: $u; $i; fuzz smoke: $f targets ok"
 [ "$unit_rc" -eq 0 ] && [ "$integ_rc" -eq 0 ]
