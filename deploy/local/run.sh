@@ -10,8 +10,6 @@ set -u
 
 RUN_DIR=${RUN_DIR:-./run}
 BUILD=${BUILD:-build}
-NATS_PORT=${MAILFLEET_NATS_PORT:-14222}
-REDIS_PORT=${MAILFLEET_REDIS_PORT:-16379}
 READY_TIMEOUT=${MAILFLEET_READY_TIMEOUT:-60}
 SERVICES="smtp-in submission imap queue delivery dnsauth reports web"
 
@@ -25,16 +23,28 @@ mkdir -p "$LOG" "$RUN_DIR/nats" "$RUN_DIR/redis"
 say() { echo "mailfleet: $*"; }
 
 if [ ! -f "$CONF" ]; then
-	"$BIN/mailfleet" quickstart --local --dir "$RUN_DIR" >/dev/null || exit 1
+	# MAILFLEET_PORT_OFFSET moves every port (tests run beside `make run`).
+	"$BIN/mailfleet" quickstart --local --dir "$RUN_DIR" \
+		--port-offset "${MAILFLEET_PORT_OFFSET:-0}" >/dev/null || exit 1
 fi
 "$BIN/mailfleet" config check -c "$CONF" >/dev/null || exit 1
 
 # Admin port of each service, from the configuration.
-admin_port() {
-	awk -v s="$1" '$1 == s && $2 == "{" { inside = 1; next }
+admin_port() { conf_port admin "$1"; }
+
+# Ports from the configuration: "key host:port" lines or URLs.
+conf_port() { # KEY [SERVICE]
+	awk -v k="$1" -v s="${2:-}" '
+		s != "" && $1 == s && $2 == "{" { inside = 1; next }
 		inside && $1 == "}" { inside = 0 }
-		inside && $1 == "admin" { n = split($2, a, ":"); print a[n]; exit }' "$CONF"
+		(s == "" || inside) && $1 == k { n = split($2, a, ":"); print a[n]; exit }' "$CONF"
 }
+NATS_PORT=$(conf_port nats-url)
+REDIS_PORT=$(conf_port redis-url)
+p_smtp=$(conf_port listen smtp-in)
+p_sub=$(awk '$1 == "submission" { i = 1 } i && $1 == "listen" { n = split($2, a, ":"); printf "%s ", a[n] } i && $1 == "}" { exit }' "$CONF")
+p_imap=$(awk '$1 == "imap" { i = 1 } i && $1 == "listen" { n = split($2, a, ":"); printf "%s ", a[n] } i && $1 == "}" { exit }' "$CONF")
+p_web=$(conf_port listen web)
 
 declare -A PIDS
 NATS_PID=""
@@ -104,9 +114,9 @@ done
 
 creds="$RUN_DIR/config/credentials.txt"
 cat <<EOF
-mailfleet: SMTP 127.0.0.1:1025 (STARTTLS)   submission 127.0.0.1:1587 (STARTTLS), 127.0.0.1:1465 (TLS)
-mailfleet: IMAP 127.0.0.1:1143 (STARTTLS), 127.0.0.1:1993 (TLS)   web http://127.0.0.1:1080/
-mailfleet: metrics and health: http://127.0.0.1:1081..1088/{metrics,healthz,readyz}
+mailfleet: SMTP 127.0.0.1:$p_smtp (STARTTLS)   submission 127.0.0.1 ports $p_sub(STARTTLS, TLS)
+mailfleet: IMAP 127.0.0.1 ports $p_imap(STARTTLS, TLS)   web http://127.0.0.1:$p_web/
+mailfleet: metrics and health: http://127.0.0.1:$(admin_port smtp-in)..$(admin_port web)/{metrics,healthz,readyz}
 mailfleet: account $(awk '$1 == "account" { print $2 }' "$creds") password $(awk '$1 == "password" { print $2 }' "$creds")
 mailfleet: admin password $(awk '$1 == "admin-password" { print $2 }' "$creds")
 mailfleet: data in $RUN_DIR (config/, data/, log/); Ctrl-C stops everything

@@ -28,6 +28,7 @@
 
 struct quickstart {
 	bool local;
+	int port_offset;  /* added to every port; lets tests run beside `make run` */
 	const char *dir;
 	const char *hostname;
 	const char *domain;
@@ -40,15 +41,18 @@ struct quickstart {
 /* Ports: the standard ones, plus 1000 for the embedded default. */
 static int port(const struct quickstart *q, int standard)
 {
-	return q->local ? standard + 1000 : standard;
+	return (q->local ? standard + 1000 : standard) + q->port_offset;
 }
 
 static char *mailfleet_conf(const struct quickstart *q)
 {
 	const char *bind = q->local ? "127.0.0.1" : "0.0.0.0";
 	const char *admin_bind = q->local ? "127.0.0.1" : "0.0.0.0";
-	const char *nats = q->local ? "nats://127.0.0.1:14222" : "nats://nats:4222";
-	const char *redis = q->local ? "redis://127.0.0.1:16379" : "redis://redis:6379";
+	char *nats = q->local ? mf_xasprintf("nats://127.0.0.1:%d", 14222 + q->port_offset) :
+				mf_xstrdup("nats://nats:4222");
+	char *redis = q->local ? mf_xasprintf("redis://127.0.0.1:%d", 16379 + q->port_offset) :
+				 mf_xstrdup("redis://redis:6379");
+	int off = q->port_offset;
 	struct mf_buf b;
 
 	mf_buf_init(&b, 0);
@@ -72,6 +76,8 @@ static char *mailfleet_conf(const struct quickstart *q)
 		"}\n"
 		"\n",
 		q->local ? " --local" : "", q->confdir, q->hostname, nats, redis);
+	free(nats);
+	free(redis);
 	mf_buf_appendf(&b,
 		"smtp-in {\n    admin %s:%d\n    listen %s:%d starttls\n}\n\n"
 		"submission {\n    admin %s:%d\n    listen %s:%d starttls\n    listen %s:%d tls\n}\n\n"
@@ -81,16 +87,16 @@ static char *mailfleet_conf(const struct quickstart *q)
 		"dnsauth {\n    admin %s:%d\n}\n\n"
 		"reports {\n    admin %s:%d\n}\n\n"
 		"web {\n    admin %s:%d\n    listen %s:%d plain\n}\n",
-		admin_bind, 1081, bind, port(q, 25),
-		admin_bind, 1082, bind, port(q, 587), bind, port(q, 465),
-		admin_bind, 1083, bind, port(q, 143), bind, port(q, 993),
-		admin_bind, 1084,
-		admin_bind, 1085,
+		admin_bind, 1081 + off, bind, port(q, 25),
+		admin_bind, 1082 + off, bind, port(q, 587), bind, port(q, 465),
+		admin_bind, 1083 + off, bind, port(q, 143), bind, port(q, 993),
+		admin_bind, 1084 + off,
+		admin_bind, 1085 + off,
 		q->local ? "    # Outgoing mail goes back to local accounts: no internet.\n"
 			   "    local-delivery yes\n" : "",
-		admin_bind, 1086,
-		admin_bind, 1087,
-		admin_bind, 1088, bind, port(q, 80));
+		admin_bind, 1086 + off,
+		admin_bind, 1087 + off,
+		admin_bind, 1088 + off, bind, port(q, 80));
 	return mf_buf_steal(&b);
 }
 
@@ -277,6 +283,7 @@ int cli_cmd_quickstart(int argc, char **argv)
 		{ "hostname", required_argument, NULL, 'H' },
 		{ "domain", required_argument, NULL, 'D' },
 		{ "account", required_argument, NULL, 'a' },
+		{ "port-offset", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct quickstart q = {
@@ -297,9 +304,16 @@ int cli_cmd_quickstart(int argc, char **argv)
 		case 'H': q.hostname = optarg; break;
 		case 'D': q.domain = optarg; break;
 		case 'a': q.account = optarg; break;
+		case 'p':
+			q.port_offset = atoi(optarg);
+			if (q.port_offset < 0 || q.port_offset > 40000) {
+				fprintf(stderr, "mailfleet quickstart: --port-offset must be 0..40000\n");
+				return 2;
+			}
+			break;
 		default:
 			fprintf(stderr, "usage: mailfleet quickstart [--local] [--dir DIR] "
-				"[--hostname HOST] [--domain DOMAIN] [--account NAME]\n");
+				"[--hostname HOST] [--domain DOMAIN] [--account NAME] [--port-offset N]\n");
 			return 2;
 		}
 	}

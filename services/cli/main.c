@@ -15,7 +15,7 @@ struct cli_command {
 
 static const struct cli_command commands[] = {
 	{ "config", "config check [-c mailfleet.conf]", cli_cmd_config },
-	{ "quickstart", "quickstart [--local] [--dir DIR] [--hostname HOST] [--domain DOMAIN] [--account NAME]",
+	{ "quickstart", "quickstart [--local] [--dir DIR] [--hostname HOST] [--domain DOMAIN] [--account NAME] [--port-offset N]",
 	  cli_cmd_quickstart },
 };
 

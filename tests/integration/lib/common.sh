@@ -50,3 +50,32 @@ start_redis() { # PORT DIR
 	REDIS_PID=$!; PIDS_TO_KILL="$PIDS_TO_KILL $REDIS_PID"
 	wait_for 10 redis-cli -p "$1" ping || fail "redis-server did not start"
 }
+
+# The embedded default in $TMP/run, every port moved by MF_TEST_PORT_OFFSET
+# (default 0), so that a developer's `make run` and the tests can coexist.
+# Sets RUN, CONF, the client ports P_SMTP P_SUB P_SUBS P_IMAP P_IMAPS P_WEB,
+# admin_port SERVICE, and PASSWORD (the account mail@localhost's password).
+OFF=${MF_TEST_PORT_OFFSET:-0}
+P_SMTP=$((1025 + OFF)); P_SUB=$((1587 + OFF)); P_SUBS=$((1465 + OFF))
+P_IMAP=$((1143 + OFF)); P_IMAPS=$((1993 + OFF)); P_WEB=$((1080 + OFF))
+PASSWORD=test-pass-1
+admin_port() {
+	local i=1
+	for s in smtp-in submission imap queue delivery dnsauth reports web; do
+		[ "$s" = "$1" ] && { echo $((1080 + i + OFF)); return; }
+		i=$((i + 1))
+	done
+}
+start_embedded() {
+	RUN="$TMP/run"; CONF="$RUN/config/mailfleet.conf"
+	(cd "$ROOT" && RUN_DIR="$RUN" BUILD="$BUILD" MAILFLEET_PASSWORD=$PASSWORD \
+		MAILFLEET_PORT_OFFSET=$OFF exec deploy/local/run.sh) >"$TMP/run.out" 2>&1 &
+	RUN_PID=$!; PIDS_TO_KILL="$PIDS_TO_KILL $RUN_PID"
+	wait_for 90 grep -q '^mailfleet ready$' "$TMP/run.out" || {
+		cat "$TMP/run.out"; fail "no 'mailfleet ready' within 90 s"; }
+}
+# Stops it; fails unless every service exited 0.
+stop_embedded() {
+	kill -TERM "$RUN_PID"; wait "$RUN_PID"; local rc=$?
+	[ "$rc" -eq 0 ] || { tail -50 "$TMP/run.out"; fail "embedded default exited $rc"; }
+}
