@@ -97,10 +97,12 @@ $(CLI_BIN): $(call service_objs,cli) $(SHARED_LIB)
 	$(CC) -o $@ $^ $(LIBS)
 
 # --- unit tests -------------------------------------------------------------
-# A test may list extra linker flags (e.g. -Wl,--wrap=fsync) in test_x.ldflags.
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SHARED_LIB)
+# A test may list extra linker flags (e.g. -Wl,--wrap=fsync) in test_x.ldflags,
+# and service sources it tests (e.g. services/imap/store.c) in test_x.srcs.
+extra_srcs = $(shell cat $(1) 2>/dev/null)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(patsubst %.c,$(BUILD)/%.o,$$(call extra_srcs,tests/unit/$$*.srcs)) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(SHARED_LIB) $(shell cat tests/unit/$*.ldflags 2>/dev/null) $(LIBS) -lcmocka
+	$(CC) -o $@ $(filter %.o,$^) $(SHARED_LIB) $(shell cat tests/unit/$*.ldflags 2>/dev/null) $(LIBS) -lcmocka
 
 # --- checks -----------------------------------------------------------------
 check-banned:
@@ -143,9 +145,10 @@ $(FUZZ_LIB): $(FUZZ_O)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+# A fuzz target may list service sources it needs in fuzz_x.srcs.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(call extra_srcs,tests/fuzz/$$*.srcs) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB) $(LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(call extra_srcs,tests/fuzz/$*.srcs) $(FUZZ_LIB) $(LIBS)
 
 fuzz: deps-test $(PROTO_H) $(FUZZ_BINS)
 	@ci/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BINS)
