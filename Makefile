@@ -50,6 +50,9 @@ CLI_BIN    := $(BUILD)/bin/mailfleet
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
@@ -57,7 +60,7 @@ FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
         check-banned clean
 .SECONDARY:
 
-all: check-banned $(SERVICE_BINS) $(CLI_BIN) $(UNIT_BINS)
+all: check-banned $(SERVICE_BINS) $(CLI_BIN) $(UNIT_BINS) $(TOOL_BINS)
 
 deps:
 	@ci/deps.sh build
@@ -103,6 +106,11 @@ extra_srcs = $(shell cat $(1) 2>/dev/null)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(patsubst %.c,$(BUILD)/%.o,$$(call extra_srcs,tests/unit/$$*.srcs)) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(filter %.o,$^) $(SHARED_LIB) $(shell cat tests/unit/$*.ldflags 2>/dev/null) $(LIBS) -lcmocka
+
+# --- test tools (small clients used by integration tests) -------------------
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $$(patsubst %.c,$(BUILD)/%.o,$$(call extra_srcs,tests/tools/$$*.srcs)) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(filter %.o,$^) $(SHARED_LIB) $(LIBS)
 
 # --- checks -----------------------------------------------------------------
 check-banned:

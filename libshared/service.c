@@ -11,6 +11,7 @@
 
 #include "adminhttp.h"
 #include "buf.h"
+#include "config.pb-c.h"
 #include "domains.h"
 #include "error.h"
 #include "log.h"
@@ -182,6 +183,23 @@ static void reload_domains(struct mf_service *svc, const char *why)
 static void on_config_changed(void *ctx, const char *subject, const uint8_t *data, size_t len)
 {
 	reload_domains(ctx, subject);
+}
+
+/* Log levels changed at run time (mailfleet loglevel): not persisted. */
+static void on_loglevel(void *ctx, const char *subject, const uint8_t *data, size_t len)
+{
+	Mailfleet__V1__LogLevel *msg = mailfleet__v1__log_level__unpack(NULL, len, data);
+	const char *err;
+
+	if (msg == NULL) {
+		mf_log_warn(NULL, NULL, "malformed log level event", "subject=%s", subject);
+		return;
+	}
+	if (mf_log_apply_spec(msg->spec, &err) < 0)
+		mf_log_warn(NULL, NULL, "log level change refused", "spec=%s error=%s", msg->spec, err);
+	else
+		mf_log(MF_LOG_INFO, NULL, NULL, "log levels changed", "spec=%s", msg->spec);
+	mailfleet__v1__log_level__free_unpacked(msg, NULL);
 }
 
 /* --- listeners ---------------------------------------------------------- */
@@ -380,6 +398,9 @@ int mf_service_main(const struct mf_service_def *def, int argc, char **argv)
 		goto out;
 	}
 	if (mf_bus_subscribe(svc->bus, "config.v1.changed", NULL, on_config_changed, svc, &err) < 0 ||
+	    mf_bus_subscribe(svc->bus, "config.v1.loglevel", NULL, on_loglevel, svc, &err) < 0 ||
+	    mf_bus_subscribe(svc->bus, mf_errorf("config.v1.loglevel.%s", svc->name), NULL,
+			     on_loglevel, svc, &err) < 0 ||
 	    def->start(svc, &err) < 0) {
 		mf_log(MF_LOG_FATAL, NULL, NULL, "cannot start", "error=%s", err);
 		goto out;

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "cmd_config.h"
+#include "cmd_probe.h"
+#include "cmd_ops.h"
 #include "cmd_quickstart.h"
 #include "log.h"
 
@@ -15,6 +17,9 @@ struct cli_command {
 
 static const struct cli_command commands[] = {
 	{ "config", "config check [-c mailfleet.conf]", cli_cmd_config },
+	{ "loglevel", "loglevel SPEC [--service NAME] [-c mailfleet.conf]", cli_cmd_loglevel },
+	{ "reload", "reload [-c mailfleet.conf]", cli_cmd_reload },
+	{ "probe", "probe [--timeout SECS] URL | probe [-c CONF] --service NAME [PATH]", cli_cmd_probe },
 	{ "quickstart", "quickstart [--local] [--dir DIR] [--hostname HOST] [--domain DOMAIN] [--account NAME] [--port-offset N]",
 	  cli_cmd_quickstart },
 };
