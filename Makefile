@@ -14,7 +14,9 @@ RUN_DIR  ?= ./run
 SANITIZE ?=
 WERROR   ?=
 
-PKGS := libnats hiredis libmicrohttpd libcjson libprotobuf-c openssl libidn2 libunbound
+# libunbound is linked by name: its .pc file names libevent as a private
+# requirement, which would make pkg-config fail without libevent-dev.
+PKGS := libnats hiredis libmicrohttpd libcjson libprotobuf-c openssl libidn2
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wno-unused-parameter
@@ -25,7 +27,7 @@ endif
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -O2 -pthread $(WARN) \
                -I. -Ilibshared -I$(BUILD)/proto \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lunistring -lsqlite3 -pthread
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lunbound -lunistring -lsqlite3 -pthread
 
 ifneq ($(SANITIZE),)
 CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -103,12 +105,15 @@ $(CLI_BIN): $(call service_objs,cli) $(SHARED_LIB)
 # A test may list extra linker flags (e.g. -Wl,--wrap=fsync) in test_x.ldflags,
 # and service sources it tests (e.g. services/imap/store.c) in test_x.srcs.
 extra_srcs = $(shell cat $(1) 2>/dev/null)
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(patsubst %.c,$(BUILD)/%.o,$$(call extra_srcs,tests/unit/$$*.srcs)) $(SHARED_LIB)
+# (A function, because a literal % in a pattern rule's prerequisites would
+# be replaced by the stem.)
+extra_objs = $(patsubst %.c,$(BUILD)/%.o,$(call extra_srcs,$(1)))
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $$(call extra_objs,tests/unit/$$*.srcs) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(filter %.o,$^) $(SHARED_LIB) $(shell cat tests/unit/$*.ldflags 2>/dev/null) $(LIBS) -lcmocka
 
 # --- test tools (small clients used by integration tests) -------------------
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $$(patsubst %.c,$(BUILD)/%.o,$$(call extra_srcs,tests/tools/$$*.srcs)) $(SHARED_LIB)
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $$(call extra_objs,tests/tools/$$*.srcs) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(filter %.o,$^) $(SHARED_LIB) $(LIBS)
 

@@ -12,8 +12,8 @@ run_pkgs="nats-server redis-server openssl curl"
 # (postfix, dovecot for benchmarks), clients (swaks, mbsync, fetchmail),
 # cross-checkers (dkimpy, pyspf, opendkim), aiosmtpd as a receiving server.
 test_pkgs="libcmocka-dev prometheus python3 clang-14 libclang-rt-14-dev
-  unbound nsd ldnsutils swaks postfix dovecot-imapd isync fetchmail
-  python3-dkim python3-spf python3-aiosmtpd opendkim-tools"
+  unbound nsd ldnsutils swaks libnet-ssleay-perl postfix dovecot-imapd isync fetchmail
+  python3-dkim python3-spf python3-yaml python3-aiosmtpd opendkim-tools"
 
 want="$build_pkgs"
 case "${1:-build}" in

@@ -3,7 +3,9 @@
 #include "error.h"
 #include "fsutil.h"
 #include "log.h"
+#include "ratelimit.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +255,32 @@ static int field_redis_down(struct mf_conf_walk *walk, const struct mf_conf_node
 	return 0;
 }
 
+/* smtp-in-connections / smtp-in-messages: "none", or rates like 60/1m 5000/1d. */
+static int field_smtpin_rates(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			      const char *path, void *base, const char **error_r)
+{
+	struct mf_config *c = base;
+	bool conn = strcmp(node->key, "smtp-in-connections") == 0;
+	struct mf_config_rate *rates = conn ? c->smtpin_conn_rates : c->smtpin_msg_rates;
+	size_t *count = conn ? &c->smtpin_conn_rates_count : &c->smtpin_msg_rates_count;
+	const char *err;
+
+	*(conn ? &c->smtpin_conn_rates_set : &c->smtpin_msg_rates_set) = true;
+	*count = 0;
+	if (node->values_count == 1 && strcmp(node->values[0], "none") == 0)
+		return 0;
+	for (size_t i = 0; i < node->values_count; i++) {
+		if (mf_ratelimit_rate_parse(node->values[i], &rates[i].count, &rates[i].period_ms,
+					    &err) < 0) {
+			*error_r = mf_errorf("bad rate %s: %s (want e.g. 60/1m 5000/1d, or none)",
+					     node->values[i], err);
+			return -1;
+		}
+		(*count)++;
+	}
+	return 0;
+}
+
 static int field_listen(struct mf_conf_walk *walk, const struct mf_conf_node *node,
 			const char *path, void *base, const char **error_r)
 {
@@ -290,6 +318,15 @@ static const struct mf_conf_field service_listen_fields[] = {
 	{ .key = NULL },
 };
 
+static const struct mf_conf_field service_imap_fields[] = {
+	ADMIN_FIELD,
+	{ .key = "listen", .kind = MF_CONF_KIND_CUSTOM, .flags = MF_CONF_F_REPEAT,
+	  .min_values = 1, .max_values = 3, .custom = field_listen },
+	{ .key = "allow-plaintext-auth", .kind = MF_CONF_KIND_BOOL,
+	  .offset = offsetof(struct mf_config_service, allow_plaintext_auth) },
+	{ .key = NULL },
+};
+
 static const struct mf_conf_field service_plain_fields[] = {
 	ADMIN_FIELD,
 	{ .key = NULL },
@@ -299,6 +336,117 @@ static const struct mf_conf_field service_delivery_fields[] = {
 	ADMIN_FIELD,
 	{ .key = "local-delivery", .kind = MF_CONF_KIND_BOOL,
 	  .offset = offsetof(struct mf_config_service, local_delivery) },
+	{ .key = NULL },
+};
+
+/* --- dnsauth: its fields live in struct mf_config (base), not in the
+ * service struct; admin goes to the service as for the others. --- */
+
+static int field_dnsauth_admin(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			       const char *path, void *base, const char **error_r)
+{
+	struct mf_config *c = base;
+
+	return field_admin(walk, node, path, &c->services[MF_SERVICE_DNSAUTH], error_r);
+}
+
+/* "resolver recursive" | "resolver forward ADDR[@PORT]..." | "resolver resolvconf PATH" */
+static int field_dnsauth_resolver(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+				  const char *path, void *base, const char **error_r)
+{
+	struct mf_config_dnsauth *d = &((struct mf_config *)base)->dnsauth;
+	const char *mode = node->values[0];
+	size_t n = node->values_count - 1;
+
+	if (strcmp(mode, "recursive") == 0 && n == 0) {
+		d->resolver = MF_DNS_RECURSIVE;
+		return 0;
+	}
+	if (strcmp(mode, "resolvconf") == 0 && n == 1) {
+		d->resolver = MF_DNS_RESOLVCONF;
+		free(d->resolvconf);
+		d->resolvconf = mf_conf_path(walk->dir, node->values[1]);
+		return 0;
+	}
+	if (strcmp(mode, "forward") == 0 && n >= 1 && n <= MF_CONFIG_DNS_FORWARD_MAX) {
+		for (size_t i = 0; i < d->forward_count; i++)
+			free(d->forward[i]);
+		d->forward_count = 0;
+		for (size_t i = 0; i < n; i++) {
+			const char *v = node->values[1 + i];
+			for (const char *p = v; *p != '\0'; p++) {
+				if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+				      (*p >= 'A' && *p <= 'F') || *p == '.' || *p == ':' || *p == '@')) {
+					*error_r = mf_errorf("bad server %s (want IP[@PORT])", v);
+					return -1;
+				}
+			}
+			d->forward[d->forward_count++] = mf_xstrdup(v);
+		}
+		d->resolver = MF_DNS_FORWARD;
+		return 0;
+	}
+	*error_r = mf_errorf("want recursive, forward IP[@PORT]... (at most %d) or resolvconf PATH",
+			     MF_CONFIG_DNS_FORWARD_MAX);
+	return -1;
+}
+
+static int add_list(char **list, size_t *count, size_t max, const char *v, const char **error_r)
+{
+	if (*count == max) {
+		*error_r = mf_errorf("too many (max %zu)", max);
+		return -1;
+	}
+	list[(*count)++] = mf_xstrdup(v);
+	return 0;
+}
+
+static int field_dnsauth_dnsbl(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			       const char *path, void *base, const char **error_r)
+{
+	struct mf_config_dnsauth *d = &((struct mf_config *)base)->dnsauth;
+
+	if (check_hostname(node->values[0], error_r) < 0)
+		return -1;
+	return add_list(d->dnsbl, &d->dnsbl_count, MF_CONFIG_DNSBL_MAX, node->values[0], error_r);
+}
+
+static int field_dnsauth_monitor_ip(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+				    const char *path, void *base, const char **error_r)
+{
+	struct mf_config_dnsauth *d = &((struct mf_config *)base)->dnsauth;
+	unsigned char addr[16];
+
+	if (inet_pton(AF_INET, node->values[0], addr) != 1 &&
+	    inet_pton(AF_INET6, node->values[0], addr) != 1) {
+		*error_r = mf_errorf("bad IP address %s", node->values[0]);
+		return -1;
+	}
+	return add_list(d->monitor_ip, &d->monitor_ip_count, MF_CONFIG_MONITOR_IP_MAX,
+			node->values[0], error_r);
+}
+
+static const struct mf_conf_field service_dnsauth_fields[] = {
+	{ .key = "admin", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1, .max_values = 1,
+	  .custom = field_dnsauth_admin },
+	{ .key = "resolver", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1,
+	  .max_values = 1 + MF_CONFIG_DNS_FORWARD_MAX, .custom = field_dnsauth_resolver },
+	{ .key = "trust-anchor", .kind = MF_CONF_KIND_PATH,
+	  .offset = offsetof(struct mf_config, dnsauth.trust_anchor) },
+	{ .key = "timeout", .kind = MF_CONF_KIND_DURATION,
+	  .offset = offsetof(struct mf_config, dnsauth.timeout_ms) },
+	{ .key = "dnsbl", .kind = MF_CONF_KIND_CUSTOM, .flags = MF_CONF_F_REPEAT,
+	  .min_values = 1, .max_values = 1, .custom = field_dnsauth_dnsbl },
+	{ .key = "monitor-ip", .kind = MF_CONF_KIND_CUSTOM, .flags = MF_CONF_F_REPEAT,
+	  .min_values = 1, .max_values = 1, .custom = field_dnsauth_monitor_ip },
+	{ .key = "monitor-interval", .kind = MF_CONF_KIND_DURATION,
+	  .offset = offsetof(struct mf_config, dnsauth.monitor_interval_ms) },
+	{ .key = "dkim-allow-sha1", .kind = MF_CONF_KIND_BOOL,
+	  .offset = offsetof(struct mf_config, dnsauth.dkim_allow_sha1) },
+	{ .key = "dkim-allow-length", .kind = MF_CONF_KIND_BOOL,
+	  .offset = offsetof(struct mf_config, dnsauth.dkim_allow_length) },
+	{ .key = "dkim-rsa-min-bits", .kind = MF_CONF_KIND_UINT, .max = 8192,
+	  .offset = offsetof(struct mf_config, dnsauth.dkim_rsa_min_bits) },
 	{ .key = NULL },
 };
 
@@ -312,12 +460,18 @@ static int field_service(struct mf_conf_walk *walk, const struct mf_conf_node *n
 	struct mf_config_service *s = &c->services[id];
 	const struct mf_conf_field *fields = service_plain_fields;
 
-	if (service_listens((enum mf_service_id)id))
+	if (id == MF_SERVICE_IMAP)
+		fields = service_imap_fields;
+	else if (service_listens((enum mf_service_id)id))
 		fields = service_listen_fields;
 	else if (id == MF_SERVICE_DELIVERY)
 		fields = service_delivery_fields;
 	s->enabled = true;
 	s->line = node->line;
+	if (id == MF_SERVICE_DNSAUTH) {
+		mf_conf_walk_block(walk, node, path, service_dnsauth_fields, c);
+		return 0;
+	}
 	mf_conf_walk_block(walk, node, path, fields, s);
 	return 0;
 }
@@ -347,6 +501,10 @@ static const struct mf_conf_field limits_fields[] = {
 static const struct mf_conf_field ratelimit_fields[] = {
 	{ .key = "redis-down", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1, .max_values = 1,
 	  .custom = field_redis_down },
+	{ .key = "smtp-in-connections", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1,
+	  .max_values = MF_CONFIG_RATES_MAX, .custom = field_smtpin_rates },
+	{ .key = "smtp-in-messages", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1,
+	  .max_values = MF_CONFIG_RATES_MAX, .custom = field_smtpin_rates },
 	{ .key = NULL },
 };
 
@@ -517,6 +675,9 @@ static void config_defaults(struct mf_config *c, const char *name)
 	c->limits.command_timeout_ms = 5 * 60 * 1000;
 	c->limits.drain_timeout_ms = 10 * 1000;
 	c->redis_down = MF_REDIS_DOWN_ALLOW;
+	c->dnsauth.timeout_ms = 5 * 1000;
+	c->dnsauth.monitor_interval_ms = 60 * 60 * 1000;
+	c->dnsauth.dkim_rsa_min_bits = 1024;
 }
 
 /* Checks what only makes sense once file and environment are combined. */
@@ -642,6 +803,14 @@ void mf_config_free(struct mf_config **config)
 	free(c->log_level);
 	free(c->tls_cert);
 	free(c->tls_key);
+	for (size_t i = 0; i < c->dnsauth.forward_count; i++)
+		free(c->dnsauth.forward[i]);
+	for (size_t i = 0; i < c->dnsauth.dnsbl_count; i++)
+		free(c->dnsauth.dnsbl[i]);
+	for (size_t i = 0; i < c->dnsauth.monitor_ip_count; i++)
+		free(c->dnsauth.monitor_ip[i]);
+	free(c->dnsauth.resolvconf);
+	free(c->dnsauth.trust_anchor);
 	free(c);
 	*config = NULL;
 }

@@ -53,6 +53,44 @@ struct mf_config_service {
 	struct mf_config_listen listen[MF_CONFIG_LISTEN_MAX];
 	size_t listen_count;
 	bool local_delivery;  /* delivery: hand outgoing mail to local accounts */
+	bool allow_plaintext_auth;  /* imap: LOGIN/AUTHENTICATE before TLS (loopback setups) */
+};
+
+/* dnsauth: how it resolves, and what it checks against (RFC 5782 DNSBLs). */
+#define MF_CONFIG_DNS_FORWARD_MAX 8
+#define MF_CONFIG_DNSBL_MAX 16
+#define MF_CONFIG_MONITOR_IP_MAX 16
+
+enum mf_dns_resolver {
+	MF_DNS_RECURSIVE,   /* "resolver recursive": from the root (the default) */
+	MF_DNS_FORWARD,     /* "resolver forward ADDR[@PORT]...": to these servers */
+	MF_DNS_RESOLVCONF,  /* "resolver resolvconf PATH": the servers in that file */
+};
+
+struct mf_config_dnsauth {
+	enum mf_dns_resolver resolver;
+	char *forward[MF_CONFIG_DNS_FORWARD_MAX];  /* "127.0.0.1@5353" */
+	size_t forward_count;
+	char *resolvconf;
+	char *trust_anchor;           /* DNSSEC trust anchor file; NULL: no validation */
+	uint64_t timeout_ms;          /* per DNS lookup */
+	char *dnsbl[MF_CONFIG_DNSBL_MAX];          /* zones, e.g. "zen.example.org" */
+	size_t dnsbl_count;
+	char *monitor_ip[MF_CONFIG_MONITOR_IP_MAX];  /* our own IPs to watch on the DNSBLs */
+	size_t monitor_ip_count;
+	uint64_t monitor_interval_ms;
+	/* DKIM verification policy (services/dnsauth/dkim.h). */
+	bool dkim_allow_sha1;         /* rsa-sha1 signatures may pass (RFC 8301: no) */
+	bool dkim_allow_length;       /* l= signatures verified (partial) rather than refused */
+	uint64_t dkim_rsa_min_bits;   /* smaller RSA keys give "policy"; default 1024 */
+};
+
+/* A rate "count per period" (ratelimit.h mf_ratelimit_rate_parse syntax,
+ * "60/1m"). */
+#define MF_CONFIG_RATES_MAX 2
+struct mf_config_rate {
+	uint32_t count;
+	uint64_t period_ms;
 };
 
 enum mf_redis_down {
@@ -80,7 +118,18 @@ struct mf_config {
 		uint64_t drain_timeout_ms;
 	} limits;
 	enum mf_redis_down redis_down;
+	/* smtp-in rate limits (ratelimit { smtp-in-connections / smtp-in-messages }):
+	 * rates per IP address (IPv4 /32, IPv6 /64); smtp-in gives the wider
+	 * networks (/26 and /48, /21 and /32) 5 and 20 times as much.  Not set:
+	 * smtp-in's defaults; "none": count 0, no limit. */
+	struct mf_config_rate smtpin_conn_rates[MF_CONFIG_RATES_MAX];
+	size_t smtpin_conn_rates_count;
+	bool smtpin_conn_rates_set;
+	struct mf_config_rate smtpin_msg_rates[MF_CONFIG_RATES_MAX];
+	size_t smtpin_msg_rates_count;
+	bool smtpin_msg_rates_set;
 	struct mf_config_service services[MF_SERVICE_COUNT];
+	struct mf_config_dnsauth dnsauth;
 };
 
 /* Loads path, then applies the environment overrides.  Returns 0 and a

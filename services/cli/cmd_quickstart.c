@@ -81,20 +81,29 @@ static char *mailfleet_conf(const struct quickstart *q)
 	mf_buf_appendf(&b,
 		"smtp-in {\n    admin %s:%d\n    listen %s:%d starttls\n}\n\n"
 		"submission {\n    admin %s:%d\n    listen %s:%d starttls\n    listen %s:%d tls\n}\n\n"
-		"imap {\n    admin %s:%d\n    listen %s:%d starttls\n    listen %s:%d tls\n}\n\n"
+		"imap {\n    admin %s:%d\n    listen %s:%d starttls\n    listen %s:%d tls\n%s}\n\n"
 		"queue {\n    admin %s:%d\n}\n\n"
 		"delivery {\n    admin %s:%d\n%s}\n\n"
-		"dnsauth {\n    admin %s:%d\n}\n\n"
+		"dnsauth {\n    admin %s:%d\n%s}\n\n"
 		"reports {\n    admin %s:%d\n}\n\n"
 		"web {\n    admin %s:%d\n    listen %s:%d plain\n}\n",
 		admin_bind, 1081 + off, bind, port(q, 25),
 		admin_bind, 1082 + off, bind, port(q, 587), bind, port(q, 465),
 		admin_bind, 1083 + off, bind, port(q, 143), bind, port(q, 993),
+		q->local ? "    # Loopback only: clients may log in without TLS.\n"
+			   "    allow-plaintext-auth yes\n" : "",
 		admin_bind, 1084 + off,
 		admin_bind, 1085 + off,
 		q->local ? "    # Outgoing mail goes back to local accounts: no internet.\n"
 			   "    local-delivery yes\n" : "",
 		admin_bind, 1086 + off,
+		"    # DNS from the root servers, by dnsauth itself.  Without network\n"
+		"    # every lookup ends in a temporary error (SPF temperror), never in\n"
+		"    # a made-up answer.  Add \"trust-anchor /usr/share/dns/root.key\"\n"
+		"    # (package dns-root-data) for DNSSEC, or forward to a resolver:\n"
+		"    #   resolver forward 127.0.0.1@53\n"
+		"    resolver recursive\n"
+		"    timeout 5s\n",
 		admin_bind, 1087 + off,
 		admin_bind, 1088 + off, bind, port(q, 80));
 	return mf_buf_steal(&b);
@@ -130,6 +139,69 @@ static char *domains_conf(const struct quickstart *q)
 		q->selector_rsa, q->domain, q->selector_rsa,
 		q->selector_ed, q->selector_rsa,
 		q->account, q->domain, q->account, q->domain);
+}
+
+/* Appends a TXT record, split into strings of at most 255 bytes: a longer
+ * character-string is not valid in a zone file (RFC 1035 section 3.3; a
+ * 2048-bit RSA DKIM key needs two). */
+static void append_txt(struct mf_buf *b, const char *name, const char *value)
+{
+	size_t len = strlen(value);
+
+	mf_buf_appendf(b, "%s TXT", name);
+	for (size_t off = 0; off < len; off += 255)
+		mf_buf_appendf(b, " \"%.*s\"", (int)(len - off > 255 ? 255 : len - off), value + off);
+	mf_buf_appendf(b, "\n");
+}
+
+/* The DNS records a new installation needs, in zone-file syntax.  Report
+ * addresses (DMARC rua, TLSRPT rua) point at the first account until the
+ * reports service has addresses of its own. */
+static char *dns_records(const struct quickstart *q, const struct tm *tm,
+			 const char *rec_ed, const char *rec_rsa)
+{
+	const char *d = q->domain, *h = q->hostname;
+	char *name;
+	struct mf_buf b;
+
+	mf_buf_init(&b, 0);
+	mf_buf_appendf(&b,
+		"; DNS records for %s, served by %s.\n"
+		"; Give %s. an A (and AAAA) record with this server's public address,\n"
+		"; and a matching reverse (PTR) record.\n"
+		"%s. MX 10 %s.\n", d, h, h, d, h);
+	name = mf_xasprintf("%s.", d);
+	append_txt(&b, name, "v=spf1 mx ~all");
+	free(name);
+	name = mf_xasprintf("%s.", h);
+	append_txt(&b, name, "v=spf1 a -all");
+	free(name);
+	name = mf_xasprintf("%s._domainkey.%s.", q->selector_ed, d);
+	append_txt(&b, name, rec_ed);
+	free(name);
+	name = mf_xasprintf("%s._domainkey.%s.", q->selector_rsa, d);
+	append_txt(&b, name, rec_rsa);
+	free(name);
+	mf_buf_appendf(&b,
+		"_dmarc.%s. TXT \"v=DMARC1; p=reject; rua=mailto:%s@%s\"\n"
+		"; MTA-STS (RFC 8461): raise the id whenever the policy changes.\n"
+		"_mta-sts.%s. TXT \"v=STSv1; id=%04d%02d%02d%02d%02d%02d\"\n"
+		"mta-sts.%s. CNAME %s.\n"
+		"; TLS reporting (RFC 8460), for the domain and for the MX host.\n"
+		"_smtp._tls.%s. TXT \"v=TLSRPTv1; rua=mailto:%s@%s\"\n"
+		"_smtp._tls.%s. TXT \"v=TLSRPTv1; rua=mailto:%s@%s\"\n"
+		"; Client autoconfiguration (Thunderbird autoconfig, RFC 6186 SRV).\n"
+		"autoconfig.%s. CNAME %s.\n"
+		"_autodiscover._tcp.%s. SRV 0 1 443 %s.\n"
+		"_imaps._tcp.%s. SRV 0 1 993 %s.\n"
+		"_submissions._tcp.%s. SRV 0 1 465 %s.\n",
+		d, q->account, d,
+		d, tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday, tm->tm_hour, tm->tm_min, tm->tm_sec,
+		d, h,
+		d, q->account, d,
+		h, q->account, d,
+		d, h, d, h, d, h, d, h);
+	return mf_buf_steal(&b);
 }
 
 static int write_conf_file(const struct quickstart *q, const char *name,
@@ -176,7 +248,7 @@ static int write_password_hash(const struct quickstart *q, const char *name,
 static int run(struct quickstart *q)
 {
 	char *conf = NULL, *domains = NULL, *path = NULL, *password = NULL, *admin = NULL;
-	char *rec_ed = NULL, *rec_rsa = NULL, *creds = NULL, *line = NULL;
+	char *rec_ed = NULL, *rec_rsa = NULL, *creds = NULL, *line = NULL, *records = NULL;
 	const char *err;
 	bool gen_pw, gen_admin;
 	int ret = 1;
@@ -254,9 +326,12 @@ static int run(struct quickstart *q)
 	printf("  password:       %s%s\n", password, gen_pw ? "" : " (from MAILFLEET_PASSWORD)");
 	printf("  admin password: %s%s\n", admin, gen_admin ? "" : " (from MAILFLEET_ADMIN_PASSWORD)");
 	if (!q->local) {
-		printf("\nDNS records to create for %s:\n", q->domain);
-		printf("  %s._domainkey.%s. TXT \"%s\"\n", q->selector_ed, q->domain, rec_ed);
-		printf("  %s._domainkey.%s. TXT \"%s\"\n", q->selector_rsa, q->domain, rec_rsa);
+		/* Kept in the config directory so they can be printed again. */
+		records = dns_records(q, &tm, rec_ed, rec_rsa);
+		if (write_conf_file(q, "dns-records.txt", records, 0644) < 0)
+			goto out;
+		printf("\nDNS records to create for %s (also in %s/dns-records.txt):\n%s",
+		       q->domain, q->confdir, records);
 	}
 	ret = 0;
 	goto out;
@@ -272,6 +347,7 @@ out:
 	free(rec_rsa);
 	free(creds);
 	free(line);
+	free(records);
 	return ret;
 }
 

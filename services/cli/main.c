@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_account.h"
 #include "cmd_config.h"
+#include "cmd_dns.h"
 #include "cmd_probe.h"
 #include "cmd_ops.h"
 #include "cmd_quickstart.h"
+#include "cmd_queue.h"
 #include "log.h"
 
 struct cli_command {
@@ -16,9 +19,15 @@ struct cli_command {
 };
 
 static const struct cli_command commands[] = {
+	{ "account", "account add NAME ADDRESS | password NAME [--generate] | remove NAME [-c mailfleet.conf]",
+	  cli_cmd_account },
+	{ "address", "address add ADDRESS ACCOUNT | remove ADDRESS [-c mailfleet.conf]", cli_cmd_address },
 	{ "config", "config check [-c mailfleet.conf]", cli_cmd_config },
+	{ "dns", "dns lookup NAME [A|AAAA|MX|TXT|PTR|TLSA|CNAME] [-c mailfleet.conf]", cli_cmd_dns },
 	{ "loglevel", "loglevel SPEC [--service NAME] [-c mailfleet.conf]", cli_cmd_loglevel },
 	{ "reload", "reload [-c mailfleet.conf]", cli_cmd_reload },
+	{ "queue", "queue list|hold|release|fail|drop|reschedule|transport|requiretls|holdrule ... (queue help)", cli_cmd_queue },
+	{ "suppression", "suppression list|add|remove ... [-c mailfleet.conf]", cli_cmd_suppression },
 	{ "probe", "probe [--timeout SECS] URL | probe [-c CONF] --service NAME [PATH]", cli_cmd_probe },
 	{ "quickstart", "quickstart [--local] [--dir DIR] [--hostname HOST] [--domain DOMAIN] [--account NAME] [--port-offset N]",
 	  cli_cmd_quickstart },

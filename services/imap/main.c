@@ -1,28 +1,68 @@
-/* imap: owns the account stores and serves IMAP on 143 (STARTTLS) and 993.
+/* imap: owns the account stores and serves IMAP4rev2/IMAP4rev1 on 143
+ * (STARTTLS) and 993 (implicit TLS).
  *
- * This version has the service frame only: IMAP connections get
- * "* BYE [UNAVAILABLE]" (RFC 5530) and the store API over NATS answers with a
- * clear "not available yet" error. */
+ * Start-up: the account store (store.h: databases, blobs, the store.v1.*
+ * API over NATS), then the listeners; each connection runs an
+ * imap_session on its own thread. */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "imap_session.h"
 #include "log.h"
 #include "service.h"
+#include "store.h"
+
+static struct imap_server server;
+/* Sessions running now: the store is freed only when none is left. */
+static atomic_uint active_sessions;
 
 static void handle_connection(struct mf_conn *conn, void *ctx)
 {
-	const char *err;
-
-	if (mf_conn_printf(conn, &err, "* BYE [UNAVAILABLE] IMAP is not available yet "
-			   "in this version of mailfleet\r\n") < 0)
-		mf_log_debug(NULL, mf_conn_id(conn), "write failed", "error=%s", err);
-	mf_log_info(NULL, mf_conn_id(conn), "connection refused: not available yet",
-		    "remote=%s", mf_conn_remote_ip(conn));
+	atomic_fetch_add(&active_sessions, 1);
+	imap_session_run(conn, ctx);
+	atomic_fetch_sub(&active_sessions, 1);
 }
 
 static int start(struct mf_service *svc, const char **error_r)
 {
-	if (mf_service_serve_unavailable(svc, "store.v1.>", "the account store", error_r) < 0)
+	const struct mf_config *cfg = mf_service_config(svc);
+	const struct mf_config_service *sc = &cfg->services[MF_SERVICE_IMAP];
+
+	if (store_start(svc, &server.store, error_r) < 0)
 		return -1;
+	server.hostname = cfg->hostname;
+	server.allow_plaintext_auth = sc->allow_plaintext_auth;
+	server.tls_available = cfg->tls_cert != NULL;
+	server.append_max = cfg->limits.max_message_size > 0 ? cfg->limits.max_message_size :
+							       IMAP_APPEND_MAX_DEFAULT;
+	server.conns_per_ip = cfg->limits.max_connections_per_ip > 0 ?
+			      (unsigned)cfg->limits.max_connections_per_ip : IMAP_CONNS_PER_IP_MAX;
+	server.counts = imap_conn_counts_create();
+	server.metrics = imap_metrics_create(mf_service_metrics(svc));
+	server.ratelimit = mf_ratelimit_create(mf_service_redis(svc),
+					       cfg->redis_down == MF_REDIS_DOWN_DENY ?
+					       MF_RATELIMIT_REDIS_DOWN_DENY :
+					       MF_RATELIMIT_REDIS_DOWN_ALLOW);
 	return mf_service_listen(svc, "* BYE [UNAVAILABLE] too many connections, try again later\r\n",
-				 handle_connection, svc, error_r);
+				 handle_connection, &server, error_r);
+}
+
+static void stop(struct mf_service *svc)
+{
+	unsigned left = atomic_load(&active_sessions);
+
+	if (left > 0) {
+		/* The drain timed out: sessions still use the store, so it
+		 * stays (the process is exiting; SQLite's WAL keeps every
+		 * commit). */
+		mf_log_warn(NULL, NULL, "sessions still running at stop; store left open",
+			    "sessions=%u", left);
+		return;
+	}
+	store_stop(&server.store);
+	imap_conn_counts_free(&server.counts);
+	imap_metrics_free(&server.metrics);
+	mf_ratelimit_free(&server.ratelimit);
 }
 
 int main(int argc, char **argv)
@@ -31,6 +71,7 @@ int main(int argc, char **argv)
 		.id = MF_SERVICE_IMAP,
 		.needs_redis = true,  /* login throttling shared across replicas */
 		.start = start,
+		.stop = stop,
 	};
 	return mf_service_main(&def, argc, argv);
 }

@@ -1,17 +1,89 @@
-/* queue: owns the outgoing queue (SQLite): scheduling, retries, DSNs, hold
- * rules, suppression lists, webhooks.
- *
- * This version has the service frame only: the queue API over NATS answers
- * with a clear "not available yet" error, so submission cannot take mail. */
+/* queue: owns the outgoing queue (SQLite at <data-dir>/queue/queue.db):
+ * queue.v1.add, scheduling and retries, dispatch to delivery workers over
+ * JetStream, results, DSNs, hold rules, suppression lists, retired history
+ * and the admin API (see queue_dispatch.h, queue_admin.h). */
+#include "queue_add.h"
+#include "queue_admin.h"
+#include "queue_ctx.h"
+#include "queue_dispatch.h"
+#include "queue_schedule.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
 #include "service.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Environment overrides for tests: the lease, and the first backoff
+ * (7.5 minutes makes a retry test slow). */
+#define QUEUE_LEASE_ENV "MAILFLEET_QUEUE_LEASE_MS"
+#define QUEUE_BACKOFF_ENV "MAILFLEET_QUEUE_BACKOFF_FIRST_MS"
+
+static struct queue_ctx queue;
 
 static int start(struct mf_service *svc, const char **error_r)
 {
-	return mf_service_serve_unavailable(svc, "queue.v1.>", "the outgoing queue", error_r);
+	const struct mf_config *cfg = mf_service_config(svc);
+	char *dir = mf_xasprintf("%s/queue", cfg->data_dir);
+	char *path = mf_xasprintf("%s/queue.db", dir);
+	const char *lease = getenv(QUEUE_LEASE_ENV);
+	const char *backoff = getenv(QUEUE_BACKOFF_ENV);
+	int ret = -1;
+
+	pthread_mutex_init(&queue.wake_lock, NULL);
+	pthread_cond_init(&queue.wake_cond, NULL);
+	pthread_mutex_init(&queue.seq_lock, NULL);
+	queue.bus = mf_service_bus(svc);
+	queue.hostname = mf_xstrdup(cfg->hostname);
+	queue.lease_ms = QUEUE_LEASE_MS_DEFAULT;
+	if (lease != NULL && atoll(lease) >= 1000)
+		queue.lease_ms = atoll(lease);
+	if (backoff != NULL && atoll(backoff) >= 100)
+		queue_schedule_set_backoff_first(atoll(backoff));
+	if (mkdir(cfg->data_dir, 0750) < 0 && errno != EEXIST) {
+		*error_r = mf_errorf("queue: mkdir %s: %s", cfg->data_dir, strerror(errno));
+		goto out;
+	}
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		*error_r = mf_errorf("queue: mkdir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (queue_db_open(path, &queue.db, error_r) < 0 ||
+	    mf_blob_store_open(cfg->blob_dir, &queue.blobs, error_r) < 0)
+		goto out;
+	if (mf_bus_serve(queue.bus, "queue.v1.add", "queue", MF_SERVICE_BUS_WORKERS,
+			 queue_add_handler, &queue, error_r) < 0 ||
+	    mf_bus_serve(queue.bus, "delivery.v1.result", "queue", MF_SERVICE_BUS_WORKERS,
+			 queue_dispatch_result_handler, &queue, error_r) < 0 ||
+	    queue_admin_serve(&queue, error_r) < 0 ||
+	    queue_dispatch_start(&queue, error_r) < 0)
+		goto out;
+	mf_log_info("queue", NULL, "queue started", "db=%s lease_ms=%lld", path,
+		    (long long)queue.lease_ms);
+	ret = 0;
+out:
+	free(dir);
+	free(path);
+	return ret;
+}
+
+static void stop(struct mf_service *svc)
+{
+	queue_dispatch_stop(&queue);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct mf_service_def def = { .id = MF_SERVICE_QUEUE, .start = start };
-	return mf_service_main(&def, argc, argv);
+	static const struct mf_service_def def = {
+		.id = MF_SERVICE_QUEUE, .start = start, .stop = stop,
+	};
+	int rc = mf_service_main(&def, argc, argv);
+
+	queue_db_close(&queue.db);
+	mf_blob_store_free(&queue.blobs);
+	free(queue.hostname);
+	return rc;
 }

@@ -1,30 +1,26 @@
-/* smtp-in: receives mail from the internet on port 25.
- *
- * This version has the service frame only: listeners (plain, STARTTLS,
- * PROXY) answer every connection with a temporary error so that sending
- * servers retry later; no mail is accepted and none is lost. */
+/* smtp-in: receives mail from the internet on port 25 and hands it to the
+ * account store (see smtp_session.c for the flow, smtp_server.h for the
+ * limits). */
+#include "blob.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "service.h"
+#include "smtp_server.h"
 
-static struct mf_service *service;
-
-static void handle_connection(struct mf_conn *conn, void *ctx)
-{
-	const char *err;
-
-	/* RFC 5321 3.1: a server may answer 421 instead of 220 and close. */
-	if (mf_conn_printf(conn, &err, "421 4.3.2 %s mail reception is not available yet, "
-			   "try again later\r\n", mf_service_config(service)->hostname) < 0)
-		mf_log_debug(NULL, mf_conn_id(conn), "write failed", "error=%s", err);
-	mf_log_info(NULL, mf_conn_id(conn), "connection refused: not available yet",
-		    "remote=%s", mf_conn_remote_ip(conn));
-}
+static struct smtp_server server;
 
 static int start(struct mf_service *svc, const char **error_r)
 {
-	service = svc;
+	const struct mf_config *c = mf_service_config(svc);
+
+	smtp_server_init(&server, svc, c);
+	if (mf_blob_store_open(c->blob_dir, &server.blobs, error_r) < 0)
+		return -1;
+	server.rl = mf_ratelimit_create(mf_service_redis(svc),
+					c->redis_down == MF_REDIS_DOWN_DENY ?
+					MF_RATELIMIT_REDIS_DOWN_DENY : MF_RATELIMIT_REDIS_DOWN_ALLOW);
 	return mf_service_listen(svc, "421 4.3.2 too many connections, try again later\r\n",
-				 handle_connection, svc, error_r);
+				 smtp_session_handle, &server, error_r);
 }
 
 int main(int argc, char **argv)
@@ -34,5 +30,11 @@ int main(int argc, char **argv)
 		.needs_redis = true,  /* connection and message rate limits */
 		.start = start,
 	};
-	return mf_service_main(&def, argc, argv);
+	int rc = mf_service_main(&def, argc, argv);
+
+	mf_ratelimit_free(&server.rl);
+	mf_blob_store_free(&server.blobs);
+	if (server.config != NULL)
+		smtp_server_deinit(&server);
+	return rc;
 }

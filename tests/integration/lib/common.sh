@@ -9,9 +9,17 @@ TMP=$(mktemp -d /tmp/mf-integ-XXXXXX)
 CHECKS=0
 PIDS_TO_KILL=""
 
+# TERM first and wait: run.sh then stops the services, redis and nats it
+# started (they run in their own sessions and would outlive a KILL).
 cleanup() {
+	local p n
 	for p in $PIDS_TO_KILL; do kill -TERM "$p" 2>/dev/null; done
-	sleep 0.2
+	for n in $(seq 1 75); do
+		local alive=""
+		for p in $PIDS_TO_KILL; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ -z "$alive" ] && break
+		sleep 0.2
+	done
 	for p in $PIDS_TO_KILL; do kill -KILL "$p" 2>/dev/null; done
 	rm -rf "$TMP"
 }

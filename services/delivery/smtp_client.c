@@ -1,0 +1,604 @@
+#include "smtp_client.h"
+#include "buf.h"
+#include "error.h"
+#include "log.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PKG "delivery"
+#define CONN_RBUF 8192
+#define DATA_CHUNK 65536
+
+struct conn {
+	int fd;
+	SSL *ssl;
+	char rbuf[CONN_RBUF];
+	size_t rlen, roff;
+	unsigned timeout_ms;
+	const char *cid;
+	const struct smtp_client_params *p;
+};
+
+void smtp_client_rcpt_set(struct smtp_client_rcpt *rcpt, bool delivered, bool permanent,
+			  unsigned code, const char *enhanced, const char *text)
+{
+	rcpt->done = true;
+	rcpt->delivered = delivered;
+	rcpt->permanent = permanent;
+	rcpt->code = code;
+	snprintf(rcpt->enhanced, sizeof(rcpt->enhanced), "%s", enhanced != NULL ? enhanced : "");
+	free(rcpt->text);
+	rcpt->text = mf_xstrdup(text != NULL ? text : "");
+}
+
+void smtp_client_rcpts_clear(struct smtp_client_rcpt *rcpts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rcpts[i].text);
+		rcpts[i].text = NULL;
+	}
+}
+
+static void set_from_reply(struct smtp_client_rcpt *rcpt, const struct smtp_client_reply *r)
+{
+	smtp_client_rcpt_set(rcpt, r->code / 100 == 2, r->code / 100 == 5, r->code, r->enhanced,
+			     mf_buf_cstr(&r->text));
+}
+
+static int wait_fd(struct conn *c, short events, const char **error_r)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = events };
+	int r;
+
+	do
+		r = poll(&pfd, 1, (int)c->timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r == 0) {
+		*error_r = "timeout";
+		return -1;
+	}
+	if (r < 0) {
+		*error_r = mf_errorf("poll: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int conn_write(struct conn *c, const void *data, size_t len, const char **error_r)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t w;
+		if (c->ssl != NULL) {
+			int r = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+					if (wait_fd(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, error_r) < 0)
+						return -1;
+					continue;
+				}
+				*error_r = "write: TLS error";
+				return -1;
+			}
+			w = r;
+		} else {
+			w = send(c->fd, p, len, MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					if (wait_fd(c, POLLOUT, error_r) < 0)
+						return -1;
+					continue;
+				}
+				*error_r = mf_errorf("write: %s", strerror(errno));
+				return -1;
+			}
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Fills the read buffer.  Returns >0 bytes, 0 at EOF, -1 on error. */
+static ssize_t conn_fill(struct conn *c, const char **error_r)
+{
+	if (c->roff > 0) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+		c->rlen -= c->roff;
+		c->roff = 0;
+	}
+	for (;;) {
+		size_t room = sizeof(c->rbuf) - c->rlen;
+		if (room == 0) {
+			*error_r = "reply line too long";
+			return -1;
+		}
+		if (c->ssl != NULL) {
+			int r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)room);
+			if (r > 0) {
+				c->rlen += (size_t)r;
+				return r;
+			}
+			int e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_ZERO_RETURN)
+				return 0;
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+				if (wait_fd(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, error_r) < 0)
+					return -1;
+				continue;
+			}
+			if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+				return 0;  /* closed without close_notify */
+			*error_r = "read: TLS error";
+			return -1;
+		}
+		ssize_t r = recv(c->fd, c->rbuf + c->rlen, room, 0);
+		if (r > 0) {
+			c->rlen += (size_t)r;
+			return r;
+		}
+		if (r == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (wait_fd(c, POLLIN, error_r) < 0)
+				return -1;
+			continue;
+		}
+		if (errno == ECONNRESET)
+			return 0;
+		*error_r = mf_errorf("read: %s", strerror(errno));
+		return -1;
+	}
+}
+
+/* Reads one complete reply.  Returns 0, or -1 with error_r (including
+ * "connection closed"). */
+static int read_reply(struct conn *c, struct smtp_client_reply *reply, const char **error_r)
+{
+	smtp_client_reply_reset(reply);
+	for (;;) {
+		char *nl = memchr(c->rbuf + c->roff, '\n', c->rlen - c->roff);
+		if (nl != NULL) {
+			char *line = c->rbuf + c->roff;
+			size_t len = (size_t)(nl - line);
+			int r;
+			if (len > 0 && line[len - 1] == '\r')
+				len--;
+			c->roff = (size_t)(nl - c->rbuf) + 1;
+			mf_log_trace(PKG, c->cid, "S", MF_TRACE_PROTO, line, len);
+			r = smtp_client_reply_feed(reply, line, len, error_r);
+			if (r < 0)
+				return -1;
+			if (r == 1) {
+				if (c->p->progress != NULL)
+					c->p->progress(c->p->progress_ctx);
+				return 0;
+			}
+			continue;
+		}
+		ssize_t n = conn_fill(c, error_r);
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			*error_r = "connection closed by the server";
+			return -1;
+		}
+	}
+}
+
+static int send_cmd(struct conn *c, const char **error_r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int send_cmd(struct conn *c, const char **error_r, const char *fmt, ...)
+{
+	struct mf_buf b;
+	va_list ap;
+	int r;
+
+	mf_buf_init(&b, 4096);
+	va_start(ap, fmt);
+	r = mf_buf_vappendf(&b, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		mf_buf_free(&b);
+		*error_r = "command too long";
+		return -1;
+	}
+	mf_log_trace(PKG, c->cid, "C", MF_TRACE_PROTO, b.data, b.len);
+	r = mf_buf_append(&b, "\r\n", 2);
+	if (r == 0)
+		r = conn_write(c, b.data, b.len, error_r);
+	mf_buf_free(&b);
+	return r;
+}
+
+static int tcp_connect(const char *ip, unsigned port, const char **error_r)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, err = 0;
+	socklen_t el = sizeof(err);
+	struct pollfd pfd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in6);
+	} else {
+		*error_r = mf_errorf("not an IP address: %s", ip);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		*error_r = mf_errorf("socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		*error_r = mf_errorf("connect %s port %u: %s", ip, port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	if (poll(&pfd, 1, SMTP_CLIENT_CONNECT_TIMEOUT_MS) <= 0) {
+		*error_r = mf_errorf("connect %s port %u: timeout", ip, port);
+		close(fd);
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
+		*error_r = mf_errorf("connect %s port %u: %s", ip, port, strerror(err));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int starttls(struct conn *c, const char **error_r)
+{
+	if (mf_tls_client_ssl_new(c->p->tls, c->fd, c->p->host, &c->ssl, error_r) < 0)
+		return -1;
+	for (;;) {
+		int r = SSL_connect(c->ssl);
+		if (r == 1)
+			return 0;
+		int e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			if (wait_fd(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, error_r) < 0)
+				return -1;
+			continue;
+		}
+		*error_r = mf_tls_error("STARTTLS handshake");
+		return -1;
+	}
+}
+
+/* EHLO, falling back to HELO on a 5xx (RFC 5321 3.2). */
+static int hello(struct conn *c, struct smtp_client_reply *reply, struct smtp_client_ext *ext,
+		 const char **error_r)
+{
+	if (send_cmd(c, error_r, "EHLO %s", c->p->ehlo_name) < 0 ||
+	    read_reply(c, reply, error_r) < 0)
+		return -1;
+	if (reply->code == 250) {
+		smtp_client_ext_parse(reply, ext);
+		return 0;
+	}
+	memset(ext, 0, sizeof(*ext));
+	if (reply->code / 100 == 5) {
+		if (send_cmd(c, error_r, "HELO %s", c->p->ehlo_name) < 0 ||
+		    read_reply(c, reply, error_r) < 0)
+			return -1;
+		if (reply->code == 250)
+			return 0;
+	}
+	*error_r = mf_errorf("%u %s%s%s", reply->code, reply->enhanced,
+			     *reply->enhanced != '\0' ? " " : "", mf_buf_cstr(&reply->text));
+	return -1;
+}
+
+/* Sends the message: dot-stuffed (RFC 5321 4.5.2), bare LF made CRLF,
+ * ended by CRLF.CRLF. */
+static int send_data(struct conn *c, const char **error_r)
+{
+	char in[DATA_CHUNK];
+	struct mf_buf out;
+	off_t off = 0;
+	bool bol = true;
+	char prev = '\n';
+	int ret = -1;
+
+	mf_buf_init(&out, 0);
+	for (;;) {
+		ssize_t n = pread(c->p->msg_fd, in, sizeof(in), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = mf_errorf("reading message: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		off += n;
+		mf_buf_reset(&out);
+		for (ssize_t i = 0; i < n; i++) {
+			char ch = in[i];
+			if (bol && ch == '.')
+				mf_buf_append(&out, ".", 1);
+			if (ch == '\n' && prev != '\r')
+				mf_buf_append(&out, "\r", 1);
+			mf_buf_append(&out, &ch, 1);
+			bol = ch == '\n';
+			prev = ch;
+		}
+		if (conn_write(c, out.data, out.len, error_r) < 0)
+			goto out;
+	}
+	if (conn_write(c, bol ? ".\r\n" : "\r\n.\r\n", bol ? 3 : 5, error_r) < 0)
+		goto out;
+	mf_log_trace(PKG, c->cid, "C", MF_TRACE_DATA, "(message)", 9);
+	ret = 0;
+out:
+	mf_buf_free(&out);
+	return ret;
+}
+
+static void set_pending(struct smtp_client_rcpt *rcpts, size_t *idx, size_t n, bool perm,
+			unsigned code, const char *enhanced, const char *text)
+{
+	for (size_t i = 0; i < n; i++)
+		smtp_client_rcpt_set(&rcpts[idx[i]], false, perm, code, enhanced, text);
+}
+
+/* One transaction for up to max recipients that are not done.  Returns 1
+ * when another transaction should follow, 0 when finished, -1 when the
+ * connection is unusable. */
+static int transaction(struct conn *c, const struct smtp_client_ext *ext,
+		       struct smtp_client_rcpt *rcpts, size_t n, unsigned max,
+		       struct smtp_client_reply *reply, const char **error_r)
+{
+	size_t *batch = mf_xcalloc(n + 1, sizeof(*batch));
+	bool *accepted = mf_xcalloc(n + 1, sizeof(*accepted));
+	size_t nb = 0, naccepted = 0, nreplied = 0;
+	bool pipe = ext->pipelining, again = false;
+	struct mf_buf params;
+	const char *err2;
+	int ret = -1;
+
+	mf_buf_init(&params, 256);
+	for (size_t i = 0; i < n && nb < max; i++)
+		if (!rcpts[i].done)
+			batch[nb++] = i;
+	if (nb == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (c->p->has_8bit && ext->eightbitmime)
+		mf_buf_append_str(&params, " BODY=8BITMIME");
+	if (c->p->smtputf8)
+		mf_buf_append_str(&params, " SMTPUTF8");
+	if (ext->size)
+		mf_buf_appendf(&params, " SIZE=%llu", (unsigned long long)c->p->size);
+
+	if (send_cmd(c, error_r, "MAIL FROM:<%s>%s", c->p->mail_from, mf_buf_cstr(&params)) < 0)
+		goto out;
+	if (pipe) {
+		for (size_t i = 0; i < nb; i++)
+			if (send_cmd(c, error_r, "RCPT TO:<%s>", rcpts[batch[i]].address) < 0)
+				goto out;
+		if (send_cmd(c, error_r, "DATA") < 0)
+			goto out;
+	}
+	if (read_reply(c, reply, error_r) < 0)
+		goto out;
+	if (reply->code / 100 != 2) {
+		/* The MAIL reply is every recipient's result, even when the
+		 * server then hangs up on the pipelined rest. */
+		set_pending(rcpts, batch, nb, reply->code / 100 == 5, reply->code, reply->enhanced,
+			    mf_buf_cstr(&reply->text));
+		if (pipe) {
+			for (size_t i = 0; i <= nb; i++)
+				if (read_reply(c, reply, &err2) < 0)
+					break;
+		}
+		(void)send_cmd(c, &err2, "RSET");
+		ret = -1;
+		*error_r = "MAIL refused";
+		goto out_done;
+	}
+	for (size_t i = 0; i < nb; i++) {
+		struct smtp_client_rcpt *rc = &rcpts[batch[i]];
+		if (!pipe && send_cmd(c, error_r, "RCPT TO:<%s>", rc->address) < 0)
+			goto out_partial;
+		if (read_reply(c, reply, error_r) < 0)
+			goto out_partial;
+		nreplied++;
+		if (reply->code / 100 == 2) {
+			accepted[i] = true;
+			naccepted++;
+		} else if (naccepted > 0 && smtp_client_reply_too_many_rcpts(reply->code)) {
+			/* Left not done: the next transaction takes it. */
+			again = true;
+		} else {
+			set_from_reply(rc, reply);
+		}
+	}
+	if (!pipe) {
+		if (naccepted == 0) {
+			(void)send_cmd(c, &err2, "RSET");
+			(void)read_reply(c, reply, &err2);
+			ret = 0;
+			goto out;
+		}
+		if (send_cmd(c, error_r, "DATA") < 0)
+			goto out_partial;
+	}
+	if (read_reply(c, reply, error_r) < 0)
+		goto out_partial;
+	if (reply->code != 354) {
+		for (size_t i = 0; i < nb; i++)
+			if (accepted[i])
+				set_from_reply(&rcpts[batch[i]], reply);
+		ret = again ? 1 : 0;
+		goto out;
+	}
+	if (naccepted == 0) {
+		/* RFC 2920 3.1: DATA was accepted although no RCPT was: send an
+		 * empty message, which the server must reject. */
+		(void)conn_write(c, ".\r\n", 3, &err2);
+		(void)read_reply(c, reply, &err2);
+		ret = 0;
+		goto out;
+	}
+	c->timeout_ms = c->p->data_timeout_ms;
+	if (send_data(c, error_r) < 0 || read_reply(c, reply, error_r) < 0) {
+		c->timeout_ms = c->p->timeout_ms;
+		goto out_partial;
+	}
+	c->timeout_ms = c->p->timeout_ms;
+	for (size_t i = 0; i < nb; i++)
+		if (accepted[i])
+			set_from_reply(&rcpts[batch[i]], reply);
+	ret = again ? 1 : 0;
+	goto out;
+out_partial:
+	/* The connection broke within the transaction: recipients that got a
+	 * refusal keep it; accepted ones were not delivered. */
+	for (size_t i = 0; i < nb; i++)
+		if (accepted[i])
+			smtp_client_rcpt_set(&rcpts[batch[i]], false, false, 0, "", *error_r);
+	ret = -1;
+out_done:
+out:
+	mf_buf_free(&params);
+	free(batch);
+	free(accepted);
+	return ret;
+}
+
+int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_rcpt *rcpts,
+			size_t n, struct smtp_client_info *info_r, const char **error_r)
+{
+	struct smtp_client_params params = *p;
+	struct conn c;
+	struct smtp_client_reply reply;
+	struct smtp_client_ext ext;
+	unsigned max;
+	size_t done_before = 0, done_after = 0;
+	int ret = -1, r = 0;
+
+	if (params.timeout_ms == 0)
+		params.timeout_ms = SMTP_CLIENT_TIMEOUT_MS;
+	if (params.data_timeout_ms == 0)
+		params.data_timeout_ms = SMTP_CLIENT_DATA_TIMEOUT_MS;
+	p = &params;
+	for (size_t i = 0; i < n; i++)
+		done_before += rcpts[i].done;
+	memset(info_r, 0, sizeof(*info_r));
+	memset(&c, 0, sizeof(c));
+	c.p = p;
+	c.cid = p->cid;
+	c.timeout_ms = p->timeout_ms;
+	smtp_client_reply_init(&reply);
+	c.fd = tcp_connect(p->ip, p->port, error_r);
+	if (c.fd < 0)
+		goto out;
+	if (read_reply(&c, &reply, error_r) < 0)
+		goto out;
+	if (reply.code != 220) {
+		*error_r = mf_errorf("greeting: %u %s", reply.code, mf_buf_cstr(&reply.text));
+		goto out;
+	}
+	if (hello(&c, &reply, &ext, error_r) < 0)
+		goto out;
+	if (ext.starttls && p->tls != NULL) {
+		if (send_cmd(&c, error_r, "STARTTLS") < 0 || read_reply(&c, &reply, error_r) < 0)
+			goto out;
+		if (reply.code == 220) {
+			/* Anything buffered now came before the handshake and was
+			 * not protected: drop it (RFC 3207 6). */
+			c.rlen = c.roff = 0;
+			if (starttls(&c, error_r) < 0)
+				goto out;
+			snprintf(info_r->tls_version, sizeof(info_r->tls_version), "%s",
+				 mf_tls_version(c.ssl));
+			snprintf(info_r->tls_cipher, sizeof(info_r->tls_cipher), "%s",
+				 mf_tls_cipher(c.ssl));
+			if (hello(&c, &reply, &ext, error_r) < 0)
+				goto out;
+		}
+	}
+	if (p->smtputf8 && !ext.smtputf8) {
+		/* RFC 6531 3.5: nothing we can do; the sender has to know. */
+		for (size_t i = 0; i < n; i++)
+			if (!rcpts[i].done)
+				smtp_client_rcpt_set(&rcpts[i], false, true, 550, "5.6.7",
+						     "the message needs SMTPUTF8, which the "
+						     "receiving server does not support");
+		ret = 0;
+		goto quit;
+	}
+	if (ext.size && ext.size_max > 0 && p->size > ext.size_max) {
+		char *t = mf_xasprintf("the message (%llu bytes) is larger than the receiving "
+				       "server accepts (%llu bytes)", (unsigned long long)p->size,
+				       (unsigned long long)ext.size_max);
+		for (size_t i = 0; i < n; i++)
+			if (!rcpts[i].done)
+				smtp_client_rcpt_set(&rcpts[i], false, true, 552, "5.3.4", t);
+		free(t);
+		ret = 0;
+		goto quit;
+	}
+	max = ext.rcptmax > 0 && ext.rcptmax < SMTP_CLIENT_RCPTS_PER_TX ? ext.rcptmax :
+	      SMTP_CLIENT_RCPTS_PER_TX;
+	for (unsigned tx = 0; tx < SMTP_CLIENT_TX_MAX; tx++) {
+		r = transaction(&c, &ext, rcpts, n, max, &reply, error_r);
+		if (r <= 0)
+			break;
+	}
+	ret = 0;
+	if (r < 0)
+		goto out;  /* no QUIT on a broken connection */
+quit:
+	{
+		const char *e2;
+		if (send_cmd(&c, &e2, "QUIT") == 0)
+			(void)read_reply(&c, &reply, &e2);
+	}
+out:
+	if (c.ssl != NULL) {
+		SSL_shutdown(c.ssl);
+		SSL_free(c.ssl);
+	}
+	if (c.fd >= 0)
+		close(c.fd);
+	smtp_client_reply_free(&reply);
+	/* Answers for some recipients are results even if the connection
+	 * broke afterwards. */
+	for (size_t i = 0; i < n; i++)
+		done_after += rcpts[i].done;
+	if (ret < 0 && done_after > done_before)
+		ret = 0;
+	return ret;
+}
