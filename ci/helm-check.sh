@@ -54,11 +54,11 @@ if "$RENDER" -check-only "$ROOT/ci/helm/bad-manifests.yaml" -only-in the-dkim=dn
 else
 	n=0
 	for want in "does not match the pod labels" "no livenessProbe" "no readinessProbe" \
-		"runAsNonRoot" "readOnlyRootFilesystem" "capabilities.drop" "resources.requests" \
+		"runAsNonRoot" "runAsUser" "readOnlyRootFilesystem" "capabilities.drop" "resources.requests" \
 		"may be mounted only into dnsauth" "externalTrafficPolicy: Local" "is not a port name"; do
 		grep -qF "$want" "$TMP/bad.out" && n=$((n + 1)) || bad "the checker missed: $want"
 	done
-	[ "$n" -eq 10 ] && ok "the checker reports each of 10 broken rules"
+	[ "$n" -eq 11 ] && ok "the checker reports each of 11 broken rules"
 fi
 if "$RENDER" -chart "$CHART" -o "$TMP/default.yaml" 2>"$TMP/default.err"; then
 	bad "the chart renders without a TLS certificate"

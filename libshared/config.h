@@ -54,6 +54,7 @@ struct mf_config_service {
 	size_t listen_count;
 	bool local_delivery;  /* delivery: hand outgoing mail to local accounts */
 	bool allow_plaintext_auth;  /* imap: LOGIN/AUTHENTICATE before TLS (loopback setups) */
+	uint64_t max_connections_per_account;  /* imap: 0 means the service's default */
 };
 
 /* dnsauth: how it resolves, and what it checks against (RFC 5782 DNSBLs). */

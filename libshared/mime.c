@@ -342,6 +342,17 @@ char *mf_mime_part_header(const struct mf_mime_message *msg, const struct mf_mim
 	return NULL;
 }
 
+char *mf_mime_part_filename(const struct mf_mime_part *part)
+{
+	const char *v = mf_mime_params_get(&part->disposition_params, "filename");
+
+	if (v == NULL || *v == '\0')
+		v = mf_mime_params_get(&part->params, "name");
+	if (v == NULL || *v == '\0')
+		return NULL;
+	return mf_mime_header_decode(v, strlen(v));
+}
+
 /* --- transfer encodings ------------------------------------------------- */
 
 static int hexval(char c)

@@ -88,6 +88,11 @@ void mf_mime_message_free(struct mf_mime_message *msg);
 char *mf_mime_part_header(const struct mf_mime_message *msg, const struct mf_mime_part *part,
 			  const char *name);
 
+/* Returns the part's file name as UTF-8 (Content-Disposition filename, else
+ * Content-Type name; RFC 2231 values as decoded, RFC 2047 words inside
+ * quotes, a common non-standard form, decoded too), or NULL; caller frees. */
+char *mf_mime_part_filename(const struct mf_mime_part *part);
+
 /* Content-Transfer-Encoding name (case-insensitive; NULL means 7bit). */
 enum mf_mime_cte mf_mime_cte_parse(const char *name);
 

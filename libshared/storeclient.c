@@ -313,3 +313,40 @@ out:
 	free(buf);
 	return ret;
 }
+
+int mf_storeclient_check_account(struct mf_bus *bus, const char *cid, const char *account,
+				 int64_t timeout_ms, bool *consistent_r, char **problem_r,
+				 enum mf_bus_status *status_r, const char **error_r)
+{
+	Mailfleet__V1__CheckAccountRequest in = MAILFLEET__V1__CHECK_ACCOUNT_REQUEST__INIT;
+	Mailfleet__V1__CheckAccountReply *out;
+	struct mf_bus_reply reply;
+	uint8_t *buf;
+	size_t len;
+	int ret = -1;
+
+	*consistent_r = false;
+	*problem_r = NULL;
+	in.account = (char *)account;
+	len = mailfleet__v1__check_account_request__get_packed_size(&in);
+	buf = pack_buf(len);
+	mailfleet__v1__check_account_request__pack(&in, buf);
+	if (call(bus, cid, "account.check", account, buf, len, timeout_ms, &reply, status_r,
+		 error_r) < 0)
+		goto out;
+	out = mailfleet__v1__check_account_reply__unpack(NULL, reply.body_len, reply.body);
+	mf_bus_reply_free(&reply);
+	if (out == NULL) {
+		*status_r = MF_BUS_TEMPORARY;
+		*error_r = mf_errorf("malformed reply from the store");
+		goto out;
+	}
+	*consistent_r = out->consistent;
+	if (!out->consistent)
+		*problem_r = mf_xstrndup(out->problem, MF_BUS_STATUS_MESSAGE_MAX);
+	mailfleet__v1__check_account_reply__free_unpacked(out, NULL);
+	ret = 0;
+out:
+	free(buf);
+	return ret;
+}

@@ -82,4 +82,11 @@ int mf_storeclient_remove_account(struct mf_bus *bus, const char *cid, const cha
 				  int64_t timeout_ms, bool *removed_r,
 				  enum mf_bus_status *status_r, const char **error_r);
 
+/* Asks the store to check the account's kept counts and blobs.  Returns 0
+ * with *consistent_r and, when not, the first problem in *problem_r
+ * (caller frees; NULL when consistent). */
+int mf_storeclient_check_account(struct mf_bus *bus, const char *cid, const char *account,
+				 int64_t timeout_ms, bool *consistent_r, char **problem_r,
+				 enum mf_bus_status *status_r, const char **error_r);
+
 #endif

@@ -334,6 +334,11 @@ func (c *checker) checkPod(d doc, pod obj, claimTemplates map[string]bool) {
 	if get(pod, "securityContext", "runAsNonRoot") != true {
 		c.bad(d, "pod securityContext.runAsNonRoot is not true")
 	}
+	// The kubelet cannot verify runAsNonRoot against a user name in the
+	// image: the pod must name a numeric user.
+	if uid, ok := get(pod, "securityContext", "runAsUser").(int); !ok || uid == 0 {
+		c.bad(d, "pod securityContext.runAsUser must be a non-zero number")
+	}
 	volumes := map[string]obj{}
 	for _, v := range list(pod, "volumes") {
 		vo, _ := v.(obj)

@@ -30,6 +30,7 @@ static const char account_usage[] =
 	"usage: mailfleet account add NAME ADDRESS [-c mailfleet.conf]\n"
 	"       mailfleet account password NAME [--generate] [-c mailfleet.conf]\n"
 	"       mailfleet account remove NAME [-c mailfleet.conf]\n"
+	"       mailfleet account check NAME [-c mailfleet.conf]\n"
 	"  password: prompts twice on a terminal, else reads one line from stdin;\n"
 	"  --generate makes one up and prints it.\n";
 static const char address_usage[] =
@@ -365,6 +366,39 @@ out:
 	return ret;
 }
 
+static int account_check(struct opts *o)
+{
+	struct mf_config *bconfig = NULL;
+	struct mf_bus *bus = NULL;
+	enum mf_bus_status status;
+	char *problem = NULL;
+	const char *err;
+	bool consistent;
+	int ret = 1;
+
+	if (o->nargs != 1) {
+		fputs(account_usage, stderr);
+		return 2;
+	}
+	if (open_bus(o->config_path, &bconfig, &bus) < 0)
+		return 1;
+	if (mf_storeclient_check_account(bus, NULL, o->args[0], CLI_ACCOUNT_TIMEOUT_MS,
+					 &consistent, &problem, &status, &err) < 0) {
+		fprintf(stderr, "mailfleet account check: %s\n", err);
+		goto out;
+	}
+	if (!consistent) {
+		printf("account %s: inconsistent: %s\n", o->args[0], problem);
+		goto out;
+	}
+	printf("account %s: consistent\n", o->args[0]);
+	ret = 0;
+out:
+	free(problem);
+	cli_bus_close(&bconfig, &bus);
+	return ret;
+}
+
 int cli_cmd_account(int argc, char **argv)
 {
 	struct opts o;
@@ -383,6 +417,8 @@ int cli_cmd_account(int argc, char **argv)
 		return account_password(&o);
 	if (strcmp(sub, "remove") == 0)
 		return account_remove(&o);
+	if (strcmp(sub, "check") == 0)
+		return account_check(&o);
 	fputs(account_usage, stderr);
 	return 2;
 }

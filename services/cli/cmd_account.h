@@ -1,4 +1,4 @@
-/* account, address: `mailfleet account add/password/remove` and
+/* account, address: `mailfleet account add/password/remove/check` and
  * `mailfleet address add/remove`.  domains.conf is edited through
  * mf_domains_edit (the one validated write path), config.v1.changed is
  * published so every service reloads it, and the account's store is

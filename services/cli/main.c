@@ -5,6 +5,7 @@
 
 #include "cmd_account.h"
 #include "cmd_config.h"
+#include "cmd_dkim.h"
 #include "cmd_dns.h"
 #include "cmd_probe.h"
 #include "cmd_ops.h"
@@ -19,11 +20,12 @@ struct cli_command {
 };
 
 static const struct cli_command commands[] = {
-	{ "account", "account add NAME ADDRESS | password NAME [--generate] | remove NAME [-c mailfleet.conf]",
+	{ "account", "account add NAME ADDRESS | password NAME [--generate] | remove NAME | check NAME [-c mailfleet.conf]",
 	  cli_cmd_account },
 	{ "address", "address add ADDRESS ACCOUNT | remove ADDRESS [-c mailfleet.conf]", cli_cmd_address },
 	{ "config", "config check [-c mailfleet.conf]", cli_cmd_config },
 	{ "dns", "dns lookup NAME [A|AAAA|MX|TXT|PTR|TLSA|CNAME] [-c mailfleet.conf]", cli_cmd_dns },
+	{ "dkim", "dkim add DOMAIN | list DOMAIN [-c mailfleet.conf]", cli_cmd_dkim },
 	{ "loglevel", "loglevel SPEC [--service NAME] [-c mailfleet.conf]", cli_cmd_loglevel },
 	{ "reload", "reload [-c mailfleet.conf]", cli_cmd_reload },
 	{ "queue", "queue list|hold|release|fail|drop|reschedule|transport|requiretls|holdrule ... (queue help)", cli_cmd_queue },

@@ -1,6 +1,7 @@
 #include "delivery_worker.h"
 #include "delivery_limit.h"
 #include "delivery_local.h"
+#include "delivery_mx.h"
 #include "smtp_client.h"
 #include "buf.h"
 #include "domains.h"
@@ -10,6 +11,7 @@
 #include "delivery.pb-c.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,38 +186,40 @@ static void deliver_local_transport(struct delivery_ctx *ctx,
 	free(addrs);
 }
 
-/* Returns 0, or 1 when the destination is at its concurrency limit (the
- * job is retried later without counting as an attempt). */
-static int deliver_smtp(struct delivery_ctx *ctx, struct job_run *run,
-			const Mailfleet__V1__DeliveryJob *job, const struct delivery_transport *t,
-			struct smtp_client_rcpt *rcpts, size_t n, struct smtp_client_info *info)
+/* One connection to ip (host is the name, for logs, SNI and DSNs).
+ * Returns 0 when the server decided something, -1 when it could not be
+ * used (error_r), 1 when the host is at its concurrency limit. */
+static int deliver_host(struct delivery_ctx *ctx, struct job_run *run,
+			const Mailfleet__V1__DeliveryJob *job, const char *host, const char *ip,
+			unsigned port, struct smtp_client_rcpt *rcpts, size_t n,
+			struct smtp_client_info *info, const char **error_r)
 {
 	struct smtp_client_params p;
-	const char *error = NULL;
-	char dest[DELIVERY_TRANSPORT_HOST_MAX + 16];
+	char dest[DELIVERY_MX_NAME_MAX + 16];
 	bool counted = false;
-	int fd = -1;
+	int fd = -1, ret = -1;
 
-	snprintf(dest, sizeof(dest), "%s:%u", t->host, t->port);
+	snprintf(dest, sizeof(dest), "%s:%u", host, port);
 	if (!delivery_limit_take(ctx->redis, dest, DELIVERY_LIMIT_PER_HOST, &counted))
 		return 1;
-	if (mf_blob_open(ctx->blobs, job->blob_key, &fd, &error) != 1) {
-		char *txt = mf_xasprintf("message blob %s unreadable: %s", job->blob_key,
-					 error != NULL ? error : "missing");
+	if (mf_blob_open(ctx->blobs, job->blob_key, &fd, error_r) != 1) {
+		char *txt = mf_xasprintf("message blob %s unreadable", job->blob_key);
 		for (size_t i = 0; i < n; i++)
 			if (!rcpts[i].done)
 				smtp_client_rcpt_set(&rcpts[i], false, false, 0, "", txt);
 		free(txt);
+		ret = 0;
 		goto out;
 	}
 	memset(&p, 0, sizeof(p));
-	p.host = t->host;
-	p.ip = t->host;
-	p.port = t->port;
+	p.host = host;
+	p.ip = ip;
+	p.port = port;
 	p.ehlo_name = ctx->hostname;
 	p.mail_from = job->mail_from;
 	p.smtputf8 = job->smtputf8;
 	p.has_8bit = job->has_8bit;
+	p.requiretls = job->requiretls;
 	p.size = job->size;
 	p.msg_fd = fd;
 	p.tls = ctx->tls;
@@ -223,20 +227,96 @@ static int deliver_smtp(struct delivery_ctx *ctx, struct job_run *run,
 	p.cid = job->cid;
 	p.progress = progress;
 	p.progress_ctx = run;
-	if (smtp_client_deliver(&p, rcpts, n, info, &error) < 0) {
-		for (size_t i = 0; i < n; i++)
-			if (!rcpts[i].done)
-				smtp_client_rcpt_set(&rcpts[i], false, false, 0, "", error);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (!rcpts[i].done)
-			smtp_client_rcpt_set(&rcpts[i], false, false, 0, "",
-					     "no answer for this recipient (connection lost)");
+	ret = smtp_client_deliver(&p, rcpts, n, info, error_r);
+	if (ret < 0)
+		mf_log_info(PKG, job->cid, "host not usable", "host=%s ip=%s err=%s", host, ip,
+			    *error_r);
 out:
 	if (fd >= 0)
 		close(fd);
 	if (counted)
 		delivery_limit_release(ctx->redis, dest);
+	return ret;
+}
+
+static void set_undecided(struct smtp_client_rcpt *rcpts, size_t n, bool perm, unsigned code,
+			  const char *enhanced, const char *text)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!rcpts[i].done)
+			smtp_client_rcpt_set(&rcpts[i], false, perm, code, enhanced, text);
+}
+
+/* Relay: one host.  Returns 0, or 1 when it is at its concurrency limit. */
+static int deliver_relay(struct delivery_ctx *ctx, struct job_run *run,
+			 const Mailfleet__V1__DeliveryJob *job, const struct delivery_transport *t,
+			 struct smtp_client_rcpt *rcpts, size_t n, struct smtp_client_info *info)
+{
+	const char *error = "no answer";
+	int r = deliver_host(ctx, run, job, t->host, t->host, t->port, rcpts, n, info, &error);
+
+	if (r == 1)
+		return 1;
+	set_undecided(rcpts, n, false, 0, "", r < 0 ? error :
+		      "no answer for this recipient (connection lost)");
+	return 0;
+}
+
+/* Direct: MX hosts by preference, each host's addresses IPv6 first, until
+ * every recipient has an answer (RFC 5321 5.1).  Returns 0, or 1 when the
+ * hosts were all at their concurrency limit. */
+static int deliver_direct(struct delivery_ctx *ctx, struct job_run *run,
+			  const Mailfleet__V1__DeliveryJob *job, struct smtp_client_rcpt *rcpts,
+			  size_t n, struct smtp_client_info *info, const char **host_r)
+{
+	static __thread struct delivery_mx mx;
+	char addrs[DELIVERY_MX_ADDRS_MAX][64];
+	const char *error = NULL;
+	char *last = NULL;
+	bool tried = false, busy = false;
+
+	*host_r = "";
+	switch (delivery_mx_lookup(ctx->bus, job->recipient_domain, job->cid, &mx)) {
+	case DELIVERY_MX_PERMANENT:
+		set_undecided(rcpts, n, true, mx.code, mx.enhanced, mx.text);
+		return 0;
+	case DELIVERY_MX_TEMPORARY:
+		set_undecided(rcpts, n, false, mx.code, mx.enhanced, mx.text);
+		return 0;
+	case DELIVERY_MX_OK:
+		break;
+	}
+	for (size_t h = 0; h < mx.nhosts; h++) {
+		size_t na = delivery_mx_addresses(ctx->bus, mx.hosts[h], job->cid, addrs,
+						  DELIVERY_MX_ADDRS_MAX, &error);
+		if (na == 0) {
+			free(last);
+			last = mf_xstrdup(error != NULL ? error : "no address");
+			continue;
+		}
+		for (size_t a = 0; a < na; a++) {
+			int r = deliver_host(ctx, run, job, mx.hosts[h], addrs[a], ctx->smtp_port,
+					     rcpts, n, info, &error);
+			if (r == 1) {
+				busy = true;
+				break;  /* the host is busy: try the next one */
+			}
+			tried = true;
+			*host_r = mx.hosts[h];
+			if (r == 0)
+				goto decided;
+			free(last);
+			last = mf_xasprintf("%s (%s): %s", mx.hosts[h], addrs[a], error);
+		}
+	}
+	if (busy && !tried) {
+		free(last);
+		return 1;
+	}
+decided:
+	set_undecided(rcpts, n, false, 0, "", last != NULL ? last :
+		      "no answer for this recipient (connection lost)");
+	free(last);
 	return 0;
 }
 
@@ -320,7 +400,7 @@ static void run_job(struct delivery_ctx *ctx, struct mf_bus_jsmsg *msg)
 	struct delivery_transport t;
 	const char *spec, *error, *host = "";
 	const uint8_t *data;
-	size_t len, n;
+	size_t len, n, pending = 0;
 	int64_t start = now_ms();
 	char *from_domain = NULL;
 
@@ -360,7 +440,11 @@ static void run_job(struct delivery_ctx *ctx, struct mf_bus_jsmsg *msg)
 								      job->attempt);
 		spec = r != NULL ? r->transport : ctx->local_delivery ? "local" : "direct";
 	}
-	if (delivery_transport_parse(spec, &t, &error) < 0) {
+	for (size_t i = 0; i < n; i++)
+		pending += !rcpts[i].done;
+	if (pending == 0) {
+		/* Every recipient was one of ours. */
+	} else if (delivery_transport_parse(spec, &t, &error) < 0) {
 		for (size_t i = 0; i < n; i++)
 			if (!rcpts[i].done)
 				smtp_client_rcpt_set(&rcpts[i], false, false, 0, "", error);
@@ -368,22 +452,10 @@ static void run_job(struct delivery_ctx *ctx, struct mf_bus_jsmsg *msg)
 		deliver_local_transport(ctx, job, rcpts, n);
 	} else if (t.kind == DELIVERY_TRANSPORT_SMTP) {
 		host = t.host;
-		if (deliver_smtp(ctx, &run, job, &t, rcpts, n, &info) == 1) {
-			mf_log_info(PKG, job->cid, "destination busy, job postponed", "host=%s",
-				    t.host);
-			(void)mf_bus_jsmsg_nak(msg, DELIVERY_BUSY_RETRY_MS, &error);
-			goto out;
-		}
-	} else {
-		/* Direct delivery needs MX lookups through dnsauth
-		 * (dns.v1.lookup), which do not exist yet: a temporary error,
-		 * so the mail waits rather than bounces. */
-		for (size_t i = 0; i < n; i++)
-			if (!rcpts[i].done)
-				smtp_client_rcpt_set(&rcpts[i], false, false, 0, "",
-						     "direct delivery (MX lookup through dnsauth) "
-						     "is not available yet in this version of "
-						     "mailfleet");
+		if (deliver_relay(ctx, &run, job, &t, rcpts, n, &info) == 1)
+			goto busy;
+	} else if (deliver_direct(ctx, &run, job, rcpts, n, &info, &host) == 1) {
+		goto busy;
 	}
 
 	if (report(ctx, job, rcpts, n, &info, host, (uint64_t)(now_ms() - start)) == 0) {
@@ -394,6 +466,11 @@ static void run_job(struct delivery_ctx *ctx, struct mf_bus_jsmsg *msg)
 		 * rows again; this job is done either way. */
 		(void)mf_bus_jsmsg_term(msg, &error);
 	}
+	goto out;
+busy:
+	mf_log_info(PKG, job->cid, "destination busy, job postponed", "base=%lld",
+		    (long long)job->base_id);
+	(void)mf_bus_jsmsg_nak(msg, DELIVERY_BUSY_RETRY_MS, &error);
 out:
 	if (rcpts != NULL)
 		smtp_client_rcpts_clear(rcpts, job->n_recipients);

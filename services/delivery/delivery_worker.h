@@ -40,16 +40,17 @@ struct delivery_ctx {
 	unsigned nthreads;
 	int64_t ack_wait_ms;
 	unsigned smtp_timeout_ms;   /* 0: the client's default */
+	unsigned smtp_port;         /* direct delivery: 25 */
 
 	pthread_t threads[DELIVERY_THREADS_MAX];
 	unsigned started;
-	volatile bool stopping;
+	_Atomic bool stopping;
 
-	/* Counters for /metrics. */
-	uint64_t jobs_total;
-	uint64_t delivered_total;
-	uint64_t failed_total;
-	uint64_t deferred_total;
+	/* Counters for /metrics (updated from several threads). */
+	_Atomic uint64_t jobs_total;
+	_Atomic uint64_t delivered_total;
+	_Atomic uint64_t failed_total;
+	_Atomic uint64_t deferred_total;
 };
 
 int delivery_workers_start(struct delivery_ctx *ctx, const char **error_r);

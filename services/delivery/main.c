@@ -7,7 +7,8 @@
  *   MAILFLEET_DELIVERY_THREADS       worker threads in this process (4)
  *   MAILFLEET_DELIVERY_ROUTES        routes, see delivery_route.h
  *   MAILFLEET_DELIVERY_ACK_WAIT_MS   JetStream ack wait (30000)
- *   MAILFLEET_DELIVERY_SMTP_TIMEOUT_MS  per SMTP reply (RFC 5321 default) */
+ *   MAILFLEET_DELIVERY_SMTP_TIMEOUT_MS  per SMTP reply (RFC 5321 default)
+ *   MAILFLEET_DELIVERY_SMTP_PORT     port of MX hosts (25; tests) */
 #include "delivery_worker.h"
 #include "buf.h"
 #include "error.h"
@@ -20,6 +21,25 @@
 #include <unistd.h>
 
 static struct delivery_ctx delivery;
+
+static double read_counter(void *ctx)
+{
+	return (double)*(_Atomic uint64_t *)ctx;
+}
+
+static void register_metrics(struct mf_metrics *m)
+{
+	mf_metrics_counter_func(m, "mailfleet_delivery_jobs_total", "Jobs taken from the work queue.",
+				read_counter, &delivery.jobs_total);
+	mf_metrics_counter_func(m, "mailfleet_delivery_delivered_total", "Recipients delivered.",
+				read_counter, &delivery.delivered_total);
+	mf_metrics_counter_func(m, "mailfleet_delivery_failed_total",
+				"Recipients with a permanent failure.", read_counter,
+				&delivery.failed_total);
+	mf_metrics_counter_func(m, "mailfleet_delivery_deferred_total",
+				"Recipients with a temporary failure.", read_counter,
+				&delivery.deferred_total);
+}
 
 static long env_long(const char *name, long def, long min, long max)
 {
@@ -54,6 +74,7 @@ static int start(struct mf_service *svc, const char **error_r)
 					DELIVERY_ACK_WAIT_MS_DEFAULT, 1000, 3600 * 1000L);
 	delivery.smtp_timeout_ms = (unsigned)env_long("MAILFLEET_DELIVERY_SMTP_TIMEOUT_MS", 0,
 						      0, 3600 * 1000L);
+	delivery.smtp_port = (unsigned)env_long("MAILFLEET_DELIVERY_SMTP_PORT", 25, 1, 65535);
 	if (gethostname(host, sizeof(host)) < 0)
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
@@ -66,6 +87,7 @@ static int start(struct mf_service *svc, const char **error_r)
 	if (mf_blob_store_open(cfg->blob_dir, &delivery.blobs, error_r) < 0 ||
 	    mf_tls_client_ctx_new(false, NULL, &delivery.tls, error_r) < 0)
 		return -1;
+	register_metrics(mf_service_metrics(svc));
 	if (mf_service_serve_unavailable(svc, "delivery.v1.admin.>", "the delivery admin API",
 					 error_r) < 0)
 		return -1;

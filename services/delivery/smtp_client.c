@@ -371,9 +371,9 @@ static void set_pending(struct smtp_client_rcpt *rcpts, size_t *idx, size_t n, b
 		smtp_client_rcpt_set(&rcpts[idx[i]], false, perm, code, enhanced, text);
 }
 
-/* One transaction for up to max recipients that are not done.  Returns 1
- * when another transaction should follow, 0 when finished, -1 when the
- * connection is unusable. */
+/* One transaction for up to max recipients that are not done.  Returns 0
+ * when the connection can take another transaction, -1 when it is
+ * unusable. */
 static int transaction(struct conn *c, const struct smtp_client_ext *ext,
 		       struct smtp_client_rcpt *rcpts, size_t n, unsigned max,
 		       struct smtp_client_reply *reply, const char **error_r)
@@ -381,7 +381,7 @@ static int transaction(struct conn *c, const struct smtp_client_ext *ext,
 	size_t *batch = mf_xcalloc(n + 1, sizeof(*batch));
 	bool *accepted = mf_xcalloc(n + 1, sizeof(*accepted));
 	size_t nb = 0, naccepted = 0, nreplied = 0;
-	bool pipe = ext->pipelining, again = false;
+	bool pipe = ext->pipelining;
 	struct mf_buf params;
 	const char *err2;
 	int ret = -1;
@@ -398,17 +398,27 @@ static int transaction(struct conn *c, const struct smtp_client_ext *ext,
 		mf_buf_append_str(&params, " BODY=8BITMIME");
 	if (c->p->smtputf8)
 		mf_buf_append_str(&params, " SMTPUTF8");
+	if (c->p->requiretls)
+		mf_buf_append_str(&params, " REQUIRETLS");
 	if (ext->size)
 		mf_buf_appendf(&params, " SIZE=%llu", (unsigned long long)c->p->size);
 
-	if (send_cmd(c, error_r, "MAIL FROM:<%s>%s", c->p->mail_from, mf_buf_cstr(&params)) < 0)
-		goto out;
 	if (pipe) {
+		/* RFC 2920: the whole group in one write.  A write error is not
+		 * the end yet: a server that refuses MAIL and hangs up makes the
+		 * write fail, and its reply is still there to read. */
+		struct mf_buf cmds;
+		mf_buf_init(&cmds, 0);
+		mf_buf_appendf(&cmds, "MAIL FROM:<%s>%s\r\n", c->p->mail_from, mf_buf_cstr(&params));
 		for (size_t i = 0; i < nb; i++)
-			if (send_cmd(c, error_r, "RCPT TO:<%s>", rcpts[batch[i]].address) < 0)
-				goto out;
-		if (send_cmd(c, error_r, "DATA") < 0)
-			goto out;
+			mf_buf_appendf(&cmds, "RCPT TO:<%s>\r\n", rcpts[batch[i]].address);
+		mf_buf_append_str(&cmds, "DATA\r\n");
+		mf_log_trace(PKG, c->cid, "C", MF_TRACE_PROTO, cmds.data, cmds.len - 2);
+		(void)conn_write(c, cmds.data, cmds.len, &err2);
+		mf_buf_free(&cmds);
+	} else if (send_cmd(c, error_r, "MAIL FROM:<%s>%s", c->p->mail_from,
+			    mf_buf_cstr(&params)) < 0) {
+		goto out;
 	}
 	if (read_reply(c, reply, error_r) < 0)
 		goto out;
@@ -439,7 +449,6 @@ static int transaction(struct conn *c, const struct smtp_client_ext *ext,
 			naccepted++;
 		} else if (naccepted > 0 && smtp_client_reply_too_many_rcpts(reply->code)) {
 			/* Left not done: the next transaction takes it. */
-			again = true;
 		} else {
 			set_from_reply(rc, reply);
 		}
@@ -460,7 +469,7 @@ static int transaction(struct conn *c, const struct smtp_client_ext *ext,
 		for (size_t i = 0; i < nb; i++)
 			if (accepted[i])
 				set_from_reply(&rcpts[batch[i]], reply);
-		ret = again ? 1 : 0;
+		ret = 0;
 		goto out;
 	}
 	if (naccepted == 0) {
@@ -480,7 +489,7 @@ static int transaction(struct conn *c, const struct smtp_client_ext *ext,
 	for (size_t i = 0; i < nb; i++)
 		if (accepted[i])
 			set_from_reply(&rcpts[batch[i]], reply);
-	ret = again ? 1 : 0;
+	ret = 0;
 	goto out;
 out_partial:
 	/* The connection broke within the transaction: recipients that got a
@@ -549,6 +558,19 @@ int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_r
 				goto out;
 		}
 	}
+	if (p->requiretls && (c.ssl == NULL || !ext.requiretls)) {
+		/* RFC 8689 4.2.1: never send such a message in the clear or to
+		 * a server that would not keep the requirement going. */
+		for (size_t i = 0; i < n; i++)
+			if (!rcpts[i].done)
+				smtp_client_rcpt_set(&rcpts[i], false, true, 550, "5.7.30",
+						     c.ssl == NULL ?
+						     "REQUIRETLS: the receiving server offers no TLS" :
+						     "REQUIRETLS: the receiving server does not support "
+						     "REQUIRETLS");
+		ret = 0;
+		goto quit;
+	}
 	if (p->smtputf8 && !ext.smtputf8) {
 		/* RFC 6531 3.5: nothing we can do; the sender has to know. */
 		for (size_t i = 0; i < n; i++)
@@ -573,8 +595,19 @@ int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_r
 	max = ext.rcptmax > 0 && ext.rcptmax < SMTP_CLIENT_RCPTS_PER_TX ? ext.rcptmax :
 	      SMTP_CLIENT_RCPTS_PER_TX;
 	for (unsigned tx = 0; tx < SMTP_CLIENT_TX_MAX; tx++) {
+		size_t pending_before = 0, pending_after = 0;
+		for (size_t i = 0; i < n; i++)
+			pending_before += !rcpts[i].done;
+		if (pending_before == 0)
+			break;
 		r = transaction(&c, &ext, rcpts, n, max, &reply, error_r);
-		if (r <= 0)
+		if (r < 0)
+			break;
+		/* Another transaction for the rest (RCPTMAX, "too many
+		 * recipients"), as long as each one decides something. */
+		for (size_t i = 0; i < n; i++)
+			pending_after += !rcpts[i].done;
+		if (pending_after == pending_before)
 			break;
 	}
 	ret = 0;

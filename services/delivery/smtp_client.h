@@ -13,7 +13,10 @@
  *   recipients": those go in a new transaction on the same connection.
  * - A server that answers MAIL with 5xx and closes: the 5xx is the result.
  * - A server that closes after the RCPT replies (pipelined DATA never
- *   answered): the RCPT replies are the results of those recipients. */
+ *   answered): the RCPT replies are the results of those recipients.
+ * - REQUIRETLS (RFC 8689): without TLS or without the extension at the
+ *   server the message fails with 5.7.30.  The certificate is not verified
+ *   yet (MTA-STS/DANE come later), which RFC 8689 4.2.1 also asks for. */
 #ifndef SMTP_CLIENT_H
 #define SMTP_CLIENT_H
 
@@ -53,6 +56,7 @@ struct smtp_client_params {
 	const char *mail_from;    /* "" for the null sender */
 	bool smtputf8;            /* the message needs SMTPUTF8 */
 	bool has_8bit;            /* BODY=8BITMIME */
+	bool requiretls;          /* RFC 8689: only over TLS to a REQUIRETLS server */
 	uint64_t size;
 	int msg_fd;               /* the message; read with pread from offset 0 */
 	SSL_CTX *tls;             /* client context for STARTTLS; NULL: no TLS */

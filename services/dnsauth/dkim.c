@@ -46,12 +46,17 @@ static char *crlf_copy(const char *msg, size_t len, size_t *len_r)
 {
 	struct mf_buf b;
 
+	size_t start = 0;
+
 	mf_buf_init(&b, 0);
 	for (size_t i = 0; i < len; i++) {
-		if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r'))
+		if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r')) {
+			mf_buf_append(&b, msg + start, i - start);
 			mf_buf_append(&b, "\r", 1);
-		mf_buf_append(&b, &msg[i], 1);
+			start = i;
+		}
 	}
+	mf_buf_append(&b, msg + start, len - start);
 	*len_r = b.len;
 	if (b.data == NULL)
 		return mf_xstrdup("");
@@ -214,15 +219,20 @@ char *dkim_canon_body(enum dkim_canon canon, const char *body, size_t len, size_
 			size_t ce = content_end;
 			while (ce > pos && is_wsp(body[ce - 1]))
 				ce--;
-			for (size_t i = pos; i < ce; i++) {
+			for (size_t i = pos; i < ce;) {
+				size_t run = i;
 				if (is_wsp(body[i])) {
 					space = true;
+					i++;
 					continue;
 				}
 				if (space)
 					mf_buf_append(&b, " ", 1);
 				space = false;
-				mf_buf_append(&b, &body[i], 1);
+				while (run < ce && !is_wsp(body[run]))
+					run++;
+				mf_buf_append(&b, body + i, run - i);
+				i = run;
 			}
 		}
 		/* A last line without CRLF is treated as if it had one. */

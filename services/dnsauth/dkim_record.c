@@ -327,7 +327,7 @@ int dkim_signature_parse(const char *value, size_t len, struct dkim_signature **
 		goto fail;
 
 	if ((t = dkim_tag_find(tags, count, "i")) != NULL) {
-		const char *at = memchr(t->value, '@', t->value_len);
+		const char *at = memrchr(t->value, '@', t->value_len);  /* a quoted local part may hold '@' */
 		char *idom;
 
 		if (at == NULL) {

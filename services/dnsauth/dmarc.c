@@ -786,15 +786,12 @@ void dmarc_evaluate(struct dns_resolver *r, const struct dmarc_input *in,
 			ev->disposition--;  /* t=y: one level below (4.7) */
 		set_reason(ev, "no aligned SPF or DKIM pass");
 	}
-	/* For reports: the Organizational Domain when it can be had; these
-	 * answers did not decide anything, so they do not count for
-	 * authentic. */
-	if (ev->org_domain == NULL) {
-		bool authentic = ctx.authentic;
-		if (org_domain(&ctx, author, &ev->org_domain) < 0)
-			ev->org_domain = NULL;
-		ctx.authentic = authentic;
-	}
+	/* No Tree Walk was needed: the author domain has its own record and
+	 * the identifiers were identical (or strict).  RFC 9989 4.10.2 treats
+	 * the common domain as the Organizational Domain then; no queries are
+	 * spent on finding another one. */
+	if (ev->org_domain == NULL)
+		ev->org_domain = mf_xstrdup(author);
 out:
 	ev->authentic = ctx.authentic && ctx.count > 0;
 	free(author);

@@ -97,7 +97,9 @@ struct dmarc_evaluation {
 	enum dmarc_result result;
 	char *domain;               /* the author domain */
 	char *policy_domain;        /* where the record applied was found */
-	char *org_domain;           /* the author's Organizational Domain */
+	/* The author's Organizational Domain; the author domain itself when
+	 * no Tree Walk was needed (4.10.2). */
+	char *org_domain;
 	struct dmarc_record *record;  /* the record applied; NULL without */
 	enum dmarc_policy published;  /* p, sp or np as it applies */
 	/* What to do with a failing message: published, one level lower with

@@ -21,4 +21,23 @@ void imap_out_status(struct imap_session *s, const struct store_mailbox *mb,
 /* Sends EXPUNGE responses for the known UIDs among uids and forgets them. */
 void imap_report_expunged(struct imap_session *s, const uint32_t *uids, size_t count);
 
+/* Messages' metadata read a page at a time (FETCH and SEARCH over many
+ * messages), for UIDs asked in ascending order. */
+#define IMAP_META_PAGE 256
+
+struct imap_meta_cursor {
+	struct store_message *page;
+	size_t count;
+	struct store_message fallback;   /* one message read on its own */
+	bool have_fallback;
+};
+
+/* Returns 1 with *msg_r (owned by the cursor, valid until the next call),
+ * 0 when the message is gone (also from the expunged history), -1 with
+ * error_r.  A message expunged by another session but not yet reported to
+ * this one is read with store_message_get, which still finds it. */
+int imap_meta_get(struct imap_session *s, struct imap_meta_cursor *c, uint32_t uid,
+		  const struct store_message **msg_r, const char **error_r);
+void imap_meta_cursor_free(struct imap_meta_cursor *c);
+
 #endif

@@ -37,7 +37,7 @@ const char *imap_capabilities(struct imap_session *s)
 		return caps;
 	}
 	snprintf(caps, sizeof(caps),
-		 "%s IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE "
+		 "%s IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN BINARY SPECIAL-USE "
 		 "CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES UTF8=ACCEPT "
 		 "APPENDLIMIT=%llu", base, (unsigned long long)s->server->append_max);
 	return caps;

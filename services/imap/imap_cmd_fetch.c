@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "error.h"
+#include "imap_cmd.h"
 #include "imap_format.h"
 #include "imap_session.h"
 #include "log.h"
@@ -401,6 +402,7 @@ static int out_item(struct imap_session *s, const struct fetch_item *it,
 int imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 {
 	struct fetch f;
+	struct imap_meta_cursor cursor = { 0 };
 	size_t *idx, count, gone = 0;
 	const char *err;
 	int ret = 0;
@@ -440,19 +442,19 @@ int imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 	}
 	for (size_t i = 0; i < count; i++) {
 		struct imap_msg *m = &s->sel.msgs[idx[i]];
-		struct store_message meta;
+		static const struct store_message no_meta;
+		const struct store_message *meta = &no_meta;
 		struct content c;
-		bool have_meta = false, unknown_cte = false, add_flags = false;
+		bool unknown_cte = false, add_flags = false;
 		int r;
 
 		memset(&c, 0, sizeof(c));
-		memset(&meta, 0, sizeof(meta));
 		if (f.sets_seen && !s->sel.readonly && (m->flags & STORE_FLAG_SEEN) == 0) {
 			m->flags |= STORE_FLAG_SEEN;
 			add_flags = !f.has_flags;
 		}
 		if (f.need_meta) {
-			r = store_message_get(s->acc, s->sel.id, m->uid, &meta, &err);
+			r = imap_meta_get(s, &cursor, m->uid, &meta, &err);
 			if (r < 0) {
 				ret = imap_no_store(s, "fetch", err);
 				goto done;
@@ -461,18 +463,16 @@ int imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 				gone++;
 				continue;
 			}
-			have_meta = true;
 		}
 		imap_out(s, "* %zu FETCH (", idx[i] + 1);
 		for (size_t k = 0; k < f.count; k++) {
 			if (k > 0)
 				imap_out(s, " ");
-			if (out_item(s, &f.items[k], m, &meta, &c, &unknown_cte, &err) < 0) {
+			if (out_item(s, &f.items[k], m, meta, &c, &unknown_cte, &err) < 0) {
 				/* The response line is half written: end it
 				 * with what the item would be, then fail. */
 				imap_out(s, "UID %u)\r\n", m->uid);
 				content_free(&c);
-				store_message_clear(&meta);
 				if (unknown_cte)
 					ret = imap_no(s, "[UNKNOWN-CTE] %s", err);
 				else
@@ -486,8 +486,6 @@ int imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 		}
 		imap_out(s, ")\r\n");
 		content_free(&c);
-		if (have_meta)
-			store_message_clear(&meta);
 		if (s->write_failed) {
 			ret = -1;
 			goto done;
@@ -498,6 +496,7 @@ int imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 	else
 		ret = imap_ok(s, "FETCH completed");
 done:
+	imap_meta_cursor_free(&cursor);
 	fetch_free(&f);
 	return ret;
 }

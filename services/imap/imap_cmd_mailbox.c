@@ -351,3 +351,60 @@ int imap_cmd_expunge(struct imap_session *s, const struct imap_command *cmd)
 	free(expunged);
 	return imap_ok(s, "EXPUNGE completed");
 }
+
+/* --- message metadata pages --- */
+
+void imap_meta_cursor_free(struct imap_meta_cursor *c)
+{
+	store_messages_free(&c->page, c->count);
+	c->count = 0;
+	if (c->have_fallback)
+		store_message_clear(&c->fallback);
+	c->have_fallback = false;
+}
+
+static const struct store_message *page_find(const struct imap_meta_cursor *c, uint32_t uid)
+{
+	size_t lo = 0, hi = c->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->page[mid].uid == uid)
+			return &c->page[mid];
+		if (c->page[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int imap_meta_get(struct imap_session *s, struct imap_meta_cursor *c, uint32_t uid,
+		  const struct store_message **msg_r, const char **error_r)
+{
+	const struct store_message *m;
+	int r;
+
+	if (c->have_fallback) {
+		store_message_clear(&c->fallback);
+		c->have_fallback = false;
+	}
+	if (c->count == 0 || uid < c->page[0].uid || uid > c->page[c->count - 1].uid) {
+		store_messages_free(&c->page, c->count);
+		c->count = 0;
+		if (store_messages_list(s->acc, s->sel.id, uid, IMAP_META_PAGE, &c->page, &c->count,
+					error_r) < 0)
+			return -1;
+	}
+	m = page_find(c, uid);
+	if (m != NULL) {
+		*msg_r = m;
+		return 1;
+	}
+	r = store_message_get(s->acc, s->sel.id, uid, &c->fallback, error_r);
+	if (r <= 0)
+		return r;
+	c->have_fallback = true;
+	*msg_r = &c->fallback;
+	return 1;
+}

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "imap_cmd.h"
 #include "imap_search.h"
 #include "imap_seqset.h"
 #include "imap_session.h"
@@ -55,6 +56,7 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 	const struct imap_arg *args = cmd->args;
 	size_t nargs = cmd->count, count = s->sel.count, nres = 0;
 	struct imap_search_program prog;
+	struct imap_meta_cursor cursor = { 0 };
 	unsigned ret = 0;
 	bool esearch = s->rev2;
 	uint32_t *res, *res_uids;
@@ -93,28 +95,28 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 			.saved = s->sel.saved_valid ? s->sel.saved : NULL,
 			.saved_count = s->sel.saved_count,
 		};
-		struct store_message meta;
+		const struct store_message *meta = NULL;
 		struct mf_mime_map map;
 		struct mf_mime_message mime;
-		bool have_meta = false, have_map = false;
+		bool have_map = false;
 		int r;
 
-		memset(&meta, 0, sizeof(meta));
 		if (prog.need_meta || prog.need_content) {
-			r = store_message_get(s->acc, s->sel.id, msg->uid, &meta, &err);
-			if (r < 0)
+			r = imap_meta_get(s, &cursor, msg->uid, &meta, &err);
+			if (r < 0) {
+				imap_meta_cursor_free(&cursor);
 				return imap_no_store(s, "search", err);
+			}
 			if (r == 0)
 				continue;
-			have_meta = true;
-			m.size = meta.size;
-			m.internal_date = meta.internal_date;
+			m.size = meta->size;
+			m.internal_date = meta->internal_date;
 		}
 		if (prog.need_content) {
 			char *prefix = NULL;
 			size_t plen = 0;
 			int fd = -1;
-			if (store_message_open(s->acc, &meta, &prefix, &plen, &fd, &err) == 1) {
+			if (store_message_open(s->acc, meta, &prefix, &plen, &fd, &err) == 1) {
 				if (mf_mime_map_open(prefix, plen, fd, &map, &err) == 0) {
 					mf_mime_parse(map.data, map.len, &mime);
 					m.mime = &mime;
@@ -133,9 +135,8 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 			mf_mime_message_free(&mime);
 			mf_mime_map_close(&map);
 		}
-		if (have_meta)
-			store_message_clear(&meta);
 	}
+	imap_meta_cursor_free(&cursor);
 
 	if (ret & RET_SAVE) {
 		/* RFC 5182 2.4: with MIN/MAX alone, only those are saved. */

@@ -569,7 +569,7 @@ int imap_session_login(struct imap_session *s, const char *account, const char *
 	char akey[STORE_MAILBOX_NAME_MAX];
 
 	snprintf(akey, sizeof(akey), "acct:%s", account);
-	if (!imap_conn_counts_take(s->server->counts, akey, IMAP_CONNS_PER_ACCOUNT_MAX)) {
+	if (!imap_conn_counts_take(s->server->counts, akey, s->server->conns_per_account)) {
 		*error_r = "[LIMIT] too many connections for this account";
 		return -1;
 	}

@@ -43,7 +43,7 @@
 /* Buffered output flushed when it grows past this. */
 #define IMAP_OUT_FLUSH 65536
 /* Connections per account and per IP (all, and before login). */
-#define IMAP_CONNS_PER_ACCOUNT_MAX 50
+#define IMAP_CONNS_PER_ACCOUNT_MAX 50      /* when max-connections-per-account is 0 */
 #define IMAP_CONNS_PER_IP_MAX 100         /* when limits.max-connections-per-ip is 0 */
 #define IMAP_CONNS_PER_IP_PREAUTH_MAX 10
 /* Largest APPEND when the config sets no max-message-size. */
@@ -68,6 +68,7 @@ struct imap_server {
 	bool tls_available;          /* STARTTLS can be offered */
 	uint64_t append_max;         /* APPENDLIMIT */
 	unsigned conns_per_ip;       /* all connections from one address */
+	unsigned conns_per_account;
 	struct imap_conn_counts *counts;
 	struct imap_metrics *metrics;    /* may be NULL */
 	struct mf_ratelimit *ratelimit;  /* failed logins per network; may be NULL */

@@ -37,6 +37,9 @@ static int start(struct mf_service *svc, const char **error_r)
 							       IMAP_APPEND_MAX_DEFAULT;
 	server.conns_per_ip = cfg->limits.max_connections_per_ip > 0 ?
 			      (unsigned)cfg->limits.max_connections_per_ip : IMAP_CONNS_PER_IP_MAX;
+	server.conns_per_account = sc->max_connections_per_account > 0 ?
+				   (unsigned)sc->max_connections_per_account :
+				   IMAP_CONNS_PER_ACCOUNT_MAX;
 	server.counts = imap_conn_counts_create();
 	server.metrics = imap_metrics_create(mf_service_metrics(svc));
 	server.ratelimit = mf_ratelimit_create(mf_service_redis(svc),

@@ -872,7 +872,7 @@ static char *passwords_init_lookup(struct store *store, const char *name)
 int store_account_create(struct store *store, const char *name, const char **error_r)
 {
 	struct store_account *acc = NULL;
-	char *dir = NULL, *hash = NULL;
+	char *dir = NULL, *hash = NULL, *db_path = NULL;
 	int ret = -1, r;
 
 	store_error_clear();
@@ -893,7 +893,10 @@ int store_account_create(struct store *store, const char *name, const char **err
 	r = open_locked(store, name, true, &acc, error_r);
 	if (r <= 0)
 		goto out;
-	if (mf_fs_fsync_parent(dir, error_r) < 0) {
+	/* The new directory in accounts/, and index.db (and its WAL) in the
+	 * new directory: both entries durable before the first delivery. */
+	db_path = mf_xasprintf("%s/index.db", dir);
+	if (mf_fs_fsync_parent(dir, error_r) < 0 || mf_fs_fsync_parent(db_path, error_r) < 0) {
 		store_fail_kind(STORE_ERR_TEMPORARY);
 		goto out;
 	}
@@ -913,6 +916,7 @@ out:
 	pthread_mutex_unlock(&store->lock);
 	store_account_unref(&acc);
 	free(dir);
+	free(db_path);
 	free(hash);
 	return ret;
 }

@@ -61,6 +61,7 @@ struct store_api {
 
 static const char *const op_values[] = {
 	"deliver", "authenticate", "setpassword", "account_create", "account_remove",
+	"account_check",
 	"mailboxes", "messages", "fetch", "flags", "move", "expunge", NULL,
 };
 static const char *const status_values[] = { "ok", "temporary", "permanent", NULL };
@@ -626,6 +627,45 @@ out:
 		mailfleet__v1__remove_account_request__free_unpacked(in, NULL);
 }
 
+static void handle_account_check(void *ctx, const struct mf_bus_request *req,
+				 struct mf_bus_response *resp)
+{
+	struct store_api *api = ctx;
+	const char *name = subject_account(req, "store.v1.account.check.");
+	Mailfleet__V1__CheckAccountRequest *in;
+	Mailfleet__V1__CheckAccountReply out = MAILFLEET__V1__CHECK_ACCOUNT_REPLY__INIT;
+	struct store_account *acc = NULL;
+	const char *err = NULL;
+
+	in = mailfleet__v1__check_account_request__unpack(NULL, req->body_len, req->body);
+	if (name == NULL || in == NULL) {
+		mf_bus_response_set(resp, MF_BUS_PERMANENT, "malformed check request");
+		goto out;
+	}
+	if (!same_account(resp, name, in->account) || (acc = open_account(api, name, resp)) == NULL)
+		goto out;
+	if (store_account_check(acc, &err) < 0) {
+		/* The check's findings are answers; a lock or I/O failure is not. */
+		if (store_last_error_kind() == STORE_ERR_REMOVED) {
+			fail_store(resp, err);
+			goto out;
+		}
+		out.consistent = false;
+		out.problem = (char *)err;
+		mf_log_warn("store", req->cid, "account check found a problem", "account=%s problem=%s",
+			    name, err);
+	} else {
+		out.consistent = true;
+		out.problem = "";
+	}
+	PACK_REPLY(resp, check_account_reply, &out);
+out:
+	count(api, "account_check", resp);
+	store_account_unref(&acc);
+	if (in != NULL)
+		mailfleet__v1__check_account_request__free_unpacked(in, NULL);
+}
+
 /* --- mailboxes and messages --------------------------------------------------------- */
 
 static const char *const special_names[] = {
@@ -1055,6 +1095,7 @@ static const struct {
 	{ "store.v1.setpassword.*", handle_setpassword },
 	{ "store.v1.account.create.*", handle_account_create },
 	{ "store.v1.account.remove.*", handle_account_remove },
+	{ "store.v1.account.check.*", handle_account_check },
 	{ "store.v1.mailboxes.*", handle_mailboxes },
 	{ "store.v1.messages.*", handle_messages },
 	{ "store.v1.fetch.*", handle_fetch },

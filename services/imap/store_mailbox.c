@@ -636,14 +636,15 @@ int store_mailbox_rename(struct store_account *acc, const char *from, const char
 				goto fail;
 		}
 		/* The mailbox and its children: replace the prefix. */
-		if (store_prepare(acc, "UPDATE mailboxes SET name = ?1 || substr(name, ?2) "
-				  "WHERE name = ?3 OR substr(name, 1, ?4) = ?3 || '/'", &stmt,
+		/* Children are the names in [from "/", from "0"): '0' follows '/',
+		 * and names compare bytewise.  substr and length both count
+		 * characters, so the suffix is cut right for UTF-8 names too. */
+		if (store_prepare(acc, "UPDATE mailboxes SET name = ?1 || substr(name, length(?2) + 1) "
+				  "WHERE name = ?2 OR (name >= ?2 || '/' AND name < ?2 || '0')", &stmt,
 				  error_r) < 0)
 			goto fail;
 		sqlite3_bind_text(stmt, 1, cto, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 2, (int64_t)fl + 1);
-		sqlite3_bind_text(stmt, 3, cfrom, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 4, (int64_t)fl + 1);
+		sqlite3_bind_text(stmt, 2, cfrom, -1, SQLITE_STATIC);
 		if (sqlite3_step(stmt) != SQLITE_DONE) {
 			store_db_fail(acc, "rename", error_r);
 			goto fail;

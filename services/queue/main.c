@@ -24,6 +24,35 @@
 
 static struct queue_ctx queue;
 
+static double read_counter(void *ctx)
+{
+	return (double)*(_Atomic uint64_t *)ctx;
+}
+
+static double read_queued(void *ctx)
+{
+	return (double)queue_db_count((struct queue_db *)ctx);
+}
+
+static void register_metrics(struct mf_metrics *m)
+{
+	mf_metrics_counter_func(m, "mailfleet_queue_added_total", "Messages queued by queue.v1.add.",
+				read_counter, &queue.added_total);
+	mf_metrics_counter_func(m, "mailfleet_queue_delivered_total",
+				"Recipients delivered and retired.", read_counter,
+				&queue.delivered_total);
+	mf_metrics_counter_func(m, "mailfleet_queue_failed_total",
+				"Recipients that failed for good (DSN, admin fail).", read_counter,
+				&queue.failed_total);
+	mf_metrics_counter_func(m, "mailfleet_queue_dispatched_total",
+				"Jobs published for delivery workers.", read_counter,
+				&queue.dispatched_total);
+	mf_metrics_counter_func(m, "mailfleet_queue_dsn_total", "DSNs composed.", read_counter,
+				&queue.dsn_total);
+	mf_metrics_gauge_func(m, "mailfleet_queue_queued_recipients", "Recipients in the queue.",
+			      read_queued, queue.db);
+}
+
 static int start(struct mf_service *svc, const char **error_r)
 {
 	const struct mf_config *cfg = mf_service_config(svc);
@@ -54,6 +83,7 @@ static int start(struct mf_service *svc, const char **error_r)
 	if (queue_db_open(path, &queue.db, error_r) < 0 ||
 	    mf_blob_store_open(cfg->blob_dir, &queue.blobs, error_r) < 0)
 		goto out;
+	register_metrics(mf_service_metrics(svc));
 	if (mf_bus_serve(queue.bus, "queue.v1.add", "queue", MF_SERVICE_BUS_WORKERS,
 			 queue_add_handler, &queue, error_r) < 0 ||
 	    mf_bus_serve(queue.bus, "delivery.v1.result", "queue", MF_SERVICE_BUS_WORKERS,

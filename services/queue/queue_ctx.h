@@ -30,12 +30,12 @@ struct queue_ctx {
 	pthread_mutex_t seq_lock;
 	uint64_t seq;              /* unique suffixes for blob keys */
 
-	/* Counters for /metrics. */
-	uint64_t added_total;
-	uint64_t delivered_total;
-	uint64_t failed_total;
-	uint64_t dispatched_total;
-	uint64_t dsn_total;
+	/* Counters for /metrics (updated from several threads). */
+	_Atomic uint64_t added_total;
+	_Atomic uint64_t delivered_total;
+	_Atomic uint64_t failed_total;
+	_Atomic uint64_t dispatched_total;
+	_Atomic uint64_t dsn_total;
 };
 
 int64_t queue_now_ms(void);

@@ -598,6 +598,21 @@ int64_t queue_db_blob_refs(struct queue_db *db, const char *blob_key, const char
 	return n;
 }
 
+int64_t queue_db_count(struct queue_db *db)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+	const char *error;
+
+	pthread_mutex_lock(&db->lock);
+	if (prepare(db, "SELECT count(*) FROM msg", &st, &error) == 0 &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&db->lock);
+	return n;
+}
+
 int64_t queue_db_next_due(struct queue_db *db)
 {
 	sqlite3_stmt *st = NULL;

@@ -1,29 +1,27 @@
 /* submission: takes mail from authenticated users on 587 (STARTTLS) and 465
- * (implicit TLS) and hands it to the queue.
- *
- * This version has the service frame only: listeners answer every connection
- * with a temporary error; no message is taken. */
+ * (implicit TLS), checks and signs it, and hands it to the queue (see
+ * sub_session.c for the flow, sub_server.h for the limits). */
+#include "blob.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "service.h"
+#include "sub_server.h"
 
-static struct mf_service *service;
-
-static void handle_connection(struct mf_conn *conn, void *ctx)
-{
-	const char *err;
-
-	if (mf_conn_printf(conn, &err, "421 4.3.2 %s submission is not available yet, "
-			   "try again later\r\n", mf_service_config(service)->hostname) < 0)
-		mf_log_debug(NULL, mf_conn_id(conn), "write failed", "error=%s", err);
-	mf_log_info(NULL, mf_conn_id(conn), "connection refused: not available yet",
-		    "remote=%s", mf_conn_remote_ip(conn));
-}
+static struct sub_server server;
 
 static int start(struct mf_service *svc, const char **error_r)
 {
-	service = svc;
+	const struct mf_config *c = mf_service_config(svc);
+
+	sub_server_init(&server, svc, c);
+	if (mf_blob_store_open(c->blob_dir, &server.blobs, error_r) < 0)
+		return -1;
+	server.redis = mf_service_redis(svc);
+	server.rl = mf_ratelimit_create(server.redis, c->redis_down == MF_REDIS_DOWN_DENY ?
+					MF_RATELIMIT_REDIS_DOWN_DENY :
+					MF_RATELIMIT_REDIS_DOWN_ALLOW);
 	return mf_service_listen(svc, "421 4.3.2 too many connections, try again later\r\n",
-				 handle_connection, svc, error_r);
+				 sub_session_handle, &server, error_r);
 }
 
 int main(int argc, char **argv)
@@ -33,5 +31,9 @@ int main(int argc, char **argv)
 		.needs_redis = true,  /* per-account sending limits, auth throttling */
 		.start = start,
 	};
-	return mf_service_main(&def, argc, argv);
+	int rc = mf_service_main(&def, argc, argv);
+
+	mf_ratelimit_free(&server.rl);
+	mf_blob_store_free(&server.blobs);
+	return rc;
 }

@@ -66,6 +66,7 @@ static void walk(const struct mf_mime_message *m, const struct mf_mime_part *p, 
 		mf_buf_init(&t, 1 << 20);
 		(void)mf_mime_part_text(m, p, &t, &error);
 		mf_buf_free(&t);
+		free(mf_mime_part_filename(p));
 	}
 	if (plen > 0) {
 		for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {

@@ -19,6 +19,8 @@ grep -q 'address alice@localhost' "$DOMAINS" || fail "address not in domains.con
 S mailboxes alice | grep -q '^mailbox INBOX ' || fail "alice has no store"
 ok "account add: domains.conf edited, config check ok, store created"
 
+MF account check alice | grep -q '^account alice: consistent$' || fail "account check"
+out=$(MF account check ghost 2>&1) && fail "check of an unknown account succeeded: $out"
 out=$(MF account add alice alice2@localhost 2>&1) && fail "duplicate account added: $out"
 out=$(MF account add bob mail@localhost 2>&1) && fail "address of another account taken: $out"
 grep -q '^account bob' "$DOMAINS" && fail "failed add left bob in domains.conf"

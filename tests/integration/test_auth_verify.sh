@@ -124,5 +124,8 @@ echo "$out" | grep -q '^dmarc=temperror' || fail "dmarc temperror: $out"
 echo "$out" | grep -q 'spf=temperror' || fail "spf temperror: $out"
 ok "DNS down: spf and dmarc temperror"
 
-kill -0 "$DNSAUTH_PID" 2>/dev/null || fail "dnsauth died"
+kill -TERM "$DNSAUTH_PID"; wait "$DNSAUTH_PID"; rc=$?
+[ "$rc" -eq 0 ] || { tail -20 "$TMP/dnsauth.log"; fail "dnsauth exited $rc"; }
+grep -q 'l=error' "$TMP/dnsauth.log" && { grep 'l=error' "$TMP/dnsauth.log"; fail "errors in the dnsauth log"; }
+ok "dnsauth stopped cleanly, no errors logged"
 echo "test_auth_verify: $CHECKS checks passed"

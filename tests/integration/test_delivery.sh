@@ -15,7 +15,7 @@ start_worker 2
 
 # --- 451 then 250: a real retry after the (shortened) backoff -----------------
 queue_add --to tempthen1@example.org >/dev/null || fail "queue add"
-wait_for 30 test -n "$(received_for tempthen1@example.org)" || fail "tempthen1 not delivered after retry"
+wait_for 30 has_received tempthen1@example.org || fail "tempthen1 not delivered after retry"
 grep -q '^tempthen1@example.org 451$' "$OUT/rcpt.log" || fail "no 451 first"
 [ "$(grep -c '^tempthen1@example.org' "$OUT/rcpt.log")" -eq 2 ] || fail "expected exactly 2 RCPTs for tempthen1"
 wait_for 10 queue_empty_for tempthen1@example.org || fail "tempthen1 still queued"
@@ -23,7 +23,7 @@ ok "451 then 250: delivered on the second attempt"
 
 # --- 550 -> failure DSN with the full multi-line reply ------------------------
 queue_add --to fail550a@example.org --to ok1@example.org --ret FULL >/dev/null || fail "queue add"
-wait_for 20 test -n "$(sink_with 'Final-Recipient: rfc822; fail550a@example.org')" || fail "no DSN for fail550a"
+wait_for 20 has_sink 'Final-Recipient: rfc822; fail550a@example.org' || fail "no DSN for fail550a"
 dsn=$(sink_with 'Final-Recipient: rfc822; fail550a@example.org')
 grep -q '^Diagnostic-Code: smtp; 550-5.1.1 The mailbox fail550a@example.org does not exist here.' $dsn || fail "Diagnostic-Code lacks the first reply line"
 grep -q '^ 550 5.1.1 Please check the address and try again.' $dsn || fail "Diagnostic-Code lacks the second reply line"
@@ -43,7 +43,7 @@ ok "550: failure DSN in the sender's account with the full two-line reply; the o
 n=$(grep -c '^fail550a@example.org' "$OUT/rcpt.log")
 ndsn=$(sink_with 'Final-Recipient: rfc822; fail550a@example.org' | wc -l)
 queue_add --to fail550a@example.org >/dev/null || fail "queue add"
-wait_for 20 test "$(sink_with 'Final-Recipient: rfc822; fail550a@example.org' | wc -l)" -gt "$ndsn" ||
+wait_for 20 has_sink 'Final-Recipient: rfc822; fail550a@example.org' $((ndsn + 1)) ||
 	fail "no DSN for a suppressed recipient"
 sleep 1
 [ "$(grep -c '^fail550a@example.org' "$OUT/rcpt.log")" -eq "$n" ] || fail "suppressed recipient was tried"
@@ -58,7 +58,7 @@ for i in $(seq 1 30); do
 	queue_add --to "many$i@example.org" >/dev/null || fail "queue add $i"
 done
 for i in $(seq 1 30); do
-	wait_for 30 test "$(received_count "many$i@example.org")" -ge 1 || fail "many$i not delivered"
+	wait_for 30 has_received "many$i@example.org" || fail "many$i not delivered"
 done
 sleep 2
 for i in $(seq 1 30); do
@@ -79,7 +79,7 @@ done
 [ -n "$victim" ] || victim=$(grep -l 'slow1' "$TMP"/log/delivery-*.log | head -1 | sed 's/.*delivery-\([0-9]\).log/\1/')
 [ -n "$victim" ] || fail "cannot tell which worker has the slow job"
 kill -9 "${WORKER_PID[$victim]}"
-wait_for 40 test "$(received_count slow1@example.org)" -ge 1 || fail "slow1 not delivered after the worker was killed"
+wait_for 40 has_received slow1@example.org || fail "slow1 not delivered after the worker was killed"
 sleep 2
 [ "$(received_count slow1@example.org)" -eq 1 ] || fail "slow1 delivered more than once"
 wait_for 10 queue_empty_for slow1@example.org || fail "slow1 still queued"

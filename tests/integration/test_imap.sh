@@ -13,6 +13,44 @@ python3 "$HERE/imap/imap_session.py" 127.0.0.1 "$P_IMAP" "$P_IMAPS" "$USER" "$PA
 	fail "scripted IMAP session"
 ok "scripted IMAP session (every command)"
 
+# --- IDLE sees a delivery through the store API (NATS) ---
+printf 'From: sender@example.org\r\nTo: mail@localhost\r\nSubject: delivered\r\n\r\nby the store API\r\n' >"$TMP/deliver.eml"
+python3 - "$P_IMAP" "$USER" "$PASSWORD" "$BUILD/tools/mf-store" "$CONF" "$TMP/deliver.eml" <<'PY' ||
+import socket, subprocess, sys
+port, user, password, tool, conf, eml = sys.argv[1:7]
+s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+f = s.makefile("rb")
+f.readline()
+def cmd(tag, text):
+    s.sendall(b"%s %s\r\n" % (tag, text.encode()))
+    lines = []
+    while True:
+        l = f.readline()
+        lines.append(l)
+        if l.startswith(tag + b" "):
+            return lines
+cmd(b"a", "LOGIN %s %s" % (user, password))
+exists = [l for l in cmd(b"b", "SELECT INBOX") if l.endswith(b" EXISTS\r\n")][0]
+n = int(exists.split()[1])
+s.sendall(b"c IDLE\r\n")
+assert f.readline().startswith(b"+"), "IDLE"
+subprocess.run([tool, "-c", conf, "put", "incoming/imap-idle-test", eml], check=True,
+               stdout=subprocess.DEVNULL)
+subprocess.run([tool, "-c", conf, "deliver", "mail", "incoming/imap-idle-test", user], check=True,
+               stdout=subprocess.DEVNULL)
+l = f.readline()
+assert l == b"* %d EXISTS\r\n" % (n + 1), l
+s.sendall(b"DONE\r\n")
+l = f.readline()
+while l.startswith(b"* "):  # "* 0 RECENT" follows EXISTS for IMAP4rev1
+    l = f.readline()
+assert l.startswith(b"c OK"), l
+l = cmd(b"d", "FETCH %d BODY.PEEK[TEXT]" % (n + 1))
+assert b"by the store API" in b"".join(l), l
+PY
+	fail "IDLE did not see a delivery"
+ok "IDLE sees a delivery through the store API"
+
 # --- curl: append, fetch, search, list (imap:// and imaps://) ---
 URL="imap://127.0.0.1:$P_IMAP"
 SURL="imaps://127.0.0.1:$P_IMAPS"
@@ -147,11 +185,15 @@ PY
 ok "LOGINDISABLED and [PRIVACYREQUIRED] before STARTTLS; mail kept across restarts"
 
 # --- failed logins per network (Redis): last, it locks 127.0.0.1 out ---
-python3 - "$P_IMAP" "$USER" "$PASSWORD" <<'PY' || fail "failed-login limit"
-import socket, sys
+python3 - "$P_IMAPS" "$USER" "$PASSWORD" <<'PY' || fail "failed-login limit"
+import socket, ssl, sys
 port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
 def session(lines):
-    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
+                        server_hostname="localhost")
     f = s.makefile("rb")
     f.readline()
     out = []
@@ -165,7 +207,7 @@ def session(lines):
     s.close()
     return out
 fails = 0
-while fails < 12:
+while fails < 20:
     for r in session(["LOGIN %s wrong%d" % (user, fails)] * 3):
         if b"[UNAVAILABLE] logins from your network are refused" in r:
             # Even the right password is refused now.

@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "buf.h"
-#include "mf_tool_bus.h"
+#include "services/cli/cli_bus.h"
 
 #include "auth.pb-c.h"
 #include "events.pb-c.h"
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
 				"sign DOMAIN FILE\n");
 		return 2;
 	}
-	if (mf_tool_bus_open(argv[1], &config, &bus) < 0)
+	if (cli_bus_open(argv[1], &config, &bus) < 0)
 		return 2;
 	if (strcmp(argv[2], "verify") == 0 && (argc == 7 || argc == 8))
 		ret = verify(bus, argv + 3, argc == 8 && strcmp(argv[7], "event") == 0);
@@ -196,7 +196,6 @@ int main(int argc, char **argv)
 		ret = sign(bus, argv + 3);
 	else
 		ret = 2;
-	mf_bus_close(&bus);
-	mf_config_free(&config);
+	cli_bus_close(&config, &bus);
 	return ret;
 }

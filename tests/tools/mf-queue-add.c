@@ -11,7 +11,7 @@
 #include "buf.h"
 #include "bus.h"
 #include "config.h"
-#include "tests/tools/mf_tool_bus.h"
+#include "services/cli/cli_bus.h"
 
 #include "queue.pb-c.h"
 
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 				    nrcpts > 0 ? rcpts[0].address : "", (long)getpid());
 		len = strlen(data);
 	}
-	if (mf_tool_bus_open(conf, &cfg, &bus) < 0)
+	if (cli_bus_open(conf, &cfg, &bus) < 0)
 		goto out;
 	if (mf_blob_store_open(cfg->blob_dir, &blobs, &err) < 0) {
 		fprintf(stderr, "mf-queue-add: %s\n", err);
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
 	free(key);
 out:
 	mf_blob_store_free(&blobs);
-	mf_tool_bus_close(&cfg, &bus);
+	cli_bus_close(&cfg, &bus);
 	free(data);
 	return rc;
 }

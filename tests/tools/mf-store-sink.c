@@ -9,7 +9,7 @@
 #include "buf.h"
 #include "bus.h"
 #include "config.h"
-#include "tests/tools/mf_tool_bus.h"
+#include "services/cli/cli_bus.h"
 
 #include "store.pb-c.h"
 
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	if (mf_tool_bus_open(conf, &cfg, &bus) < 0)
+	if (cli_bus_open(conf, &cfg, &bus) < 0)
 		return 1;
 	if (mf_blob_store_open(cfg->blob_dir, &blobs, &err) < 0 ||
 	    mf_bus_serve(bus, "store.v1.deliver.>", "imap", 2, handle, NULL, &err) < 0) {

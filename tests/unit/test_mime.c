@@ -362,6 +362,44 @@ static void test_decode(void **state)
 	assert_int_equal(mf_mime_cte_parse("x-uuencode"), MF_MIME_CTE_UNKNOWN);
 }
 
+static void test_filename(void **state)
+{
+	static const struct {
+		const char *file;
+		const char *name; /* of the first child */
+	} cases[] = {
+		{ "rfc2231.eml", "very long file name.txt" },
+		{ "oddities.eml", NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len;
+		char *data = load(cases[i].file, &len);
+		struct mf_mime_message m;
+		mf_mime_parse(data, len, &m);
+		char *n = mf_mime_part_filename(m.root->children);
+		if (cases[i].name == NULL)
+			assert_null(n);
+		else
+			assert_string_equal(n, cases[i].name);
+		free(n);
+		/* second child of oddities: RFC 2047 inside quotes */
+		if (strcmp(cases[i].file, "oddities.eml") == 0) {
+			n = mf_mime_part_filename(m.root->children->next);
+			assert_string_equal(n, "\xc3\x9c" "ber.pdf");
+			free(n);
+		}
+		mf_mime_message_free(&m);
+		free(data);
+	}
+	const char *s = "Content-Type: a/b; name*=utf-8''%C3%9Cber%20x.txt\r\n\r\n";
+	struct mf_mime_message m;
+	mf_mime_parse(s, strlen(s), &m);
+	char *n = mf_mime_part_filename(m.root);
+	assert_string_equal(n, "\xc3\x9c" "ber x.txt");
+	free(n);
+	mf_mime_message_free(&m);
+}
+
 static void test_part_text(void **state)
 {
 	static const struct {
@@ -487,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_header_limit),
 		cmocka_unit_test(test_part_header),
 		cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_filename),
 		cmocka_unit_test(test_part_text),
 		cmocka_unit_test(test_map),
 	};

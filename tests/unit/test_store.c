@@ -344,6 +344,17 @@ static void test_mailbox_ops(void **state)
 	assert_int_equal(store_mailbox_rename(acc, "p", "Sent", &err), -1);
 	assert_int_equal(store_last_error_kind(), STORE_ERR_EXISTS);
 
+	/* Non-ASCII names: the children follow, a sibling with a longer
+	 * name sharing the prefix does not. */
+	assert_int_equal(store_mailbox_create(acc, "caf\xc3\xa9/sub/x", 0, NULL, &err), 0);
+	assert_int_equal(store_mailbox_create(acc, "caf\xc3\xa9s", 0, NULL, &err), 0);
+	assert_int_equal(store_mailbox_rename(acc, "caf\xc3\xa9", "th\xc3\xa9" "e", &err), 0);
+	mb = get_mb(acc, "th\xc3\xa9" "e/sub/x");
+	store_mailbox_clear(&mb);
+	mb = get_mb(acc, "caf\xc3\xa9s");
+	store_mailbox_clear(&mb);
+	assert_int_equal(store_mailbox_get(acc, "caf\xc3\xa9/sub", &mb, &err), 0);
+
 	/* Subscriptions and special-use. */
 	assert_int_equal(store_mailbox_subscribe(acc, "p/q", true, &err), 0);
 	mb = get_mb(acc, "p/q");

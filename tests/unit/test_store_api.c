@@ -298,11 +298,41 @@ static void test_accounts(void **state)
 	assert_false(done);
 }
 
+static void test_check(void **state)
+{
+	struct mf_storeclient_rcpt r[1] = { { .address = "mjl@example.org" } };
+	enum mf_bus_status status;
+	char *problem = NULL, *path;
+	const char *err = NULL;
+	bool consistent;
+
+	assert_int_equal(mf_storeclient_deliver(client_bus, NULL, "mjl", "incoming/m1", "", "", 0,
+						r, 1, TIMEOUT, &status, &err), 0);
+	mf_storeclient_rcpts_clear(r, 1);
+	assert_int_equal(mf_storeclient_check_account(client_bus, NULL, "mjl", TIMEOUT, &consistent,
+						      &problem, &status, &err), 0);
+	assert_true(consistent);
+	assert_null(problem);
+	/* A blob lost behind the store's back is found. */
+	path = mf_xasprintf("find %s/data/blobs/accounts/mjl -type f -delete", dir);
+	assert_int_equal(system(path), 0);
+	free(path);
+	assert_int_equal(mf_storeclient_check_account(client_bus, NULL, "mjl", TIMEOUT, &consistent,
+						      &problem, &status, &err), 0);
+	assert_false(consistent);
+	assert_non_null(strstr(problem, "missing"));
+	free(problem);
+	assert_int_equal(mf_storeclient_check_account(client_bus, NULL, "nobody", TIMEOUT,
+						      &consistent, &problem, &status, &err), -1);
+	assert_int_equal(status, MF_BUS_PERMANENT);
+}
+
 static void test_malformed(void **state)
 {
 	static const char *const subjects[] = {
 		"store.v1.deliver.mjl", "store.v1.authenticate.mjl", "store.v1.setpassword.mjl",
 		"store.v1.account.create.mjl", "store.v1.account.remove.mjl",
+		"store.v1.account.check.mjl",
 		"store.v1.mailboxes.mjl", "store.v1.messages.mjl", "store.v1.fetch.mjl",
 		"store.v1.flags.mjl", "store.v1.move.mjl", "store.v1.expunge.mjl",
 	};
@@ -353,6 +383,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deliver_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_and_password, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stopping, setup, teardown),
 	};

@@ -25,6 +25,7 @@ queue {
 delivery {
     admin 127.0.0.1:$(free_port)
 }
+${EXTRA_CONF:-}
 CONF
 cat >"$CONF_DIR/domains.conf" <<CONF
 domain mail.test {
@@ -52,6 +53,8 @@ start_queue() {
 		"$BIN/mailfleet-queue" -c "$CONF" >>"$TMP/log/queue.log" 2>&1 &
 	QUEUE_PID=$!; PIDS_TO_KILL="$PIDS_TO_KILL $QUEUE_PID"
 	wait_for 10 grep -q 'm=started' "$TMP/log/queue.log" || fail "queue did not start"
+	# The bus connects in the background: wait until the queue answers.
+	wait_for 10 "$MF" queue holdrule list -c "$CONF" || fail "queue does not answer"
 }
 # start_worker N: delivery worker number N (log $TMP/log/delivery-N.log),
 # PID in WORKER_PID[N].
@@ -59,14 +62,19 @@ declare -A WORKER_PID
 start_worker() {
 	MAILFLEET_DELIVERY_ROUTES="$ROUTES" MAILFLEET_DELIVERY_THREADS=2 \
 		MAILFLEET_DELIVERY_ACK_WAIT_MS=5000 MAILFLEET_DELIVERY_ADMIN=127.0.0.1:$(free_port) \
+		MAILFLEET_DELIVERY_SMTP_PORT=$RECV_P \
 		"$BIN/mailfleet-delivery" -c "$CONF" >>"$TMP/log/delivery-$1.log" 2>&1 &
 	WORKER_PID[$1]=$!; PIDS_TO_KILL="$PIDS_TO_KILL $!"
 	wait_for 10 grep -q 'm=started' "$TMP/log/delivery-$1.log" || fail "delivery $1 did not start"
+	wait_for 10 grep -q 'connected to nats' "$TMP/log/delivery-$1.log" || fail "delivery $1: no nats"
 }
 queue_add() { "$TOOLS/mf-queue-add" -c "$CONF" --account mail --from mail@mail.test "$@"; }
 # Files of the receiving server that were delivered to ADDRESS.
 received_for() { grep -l "^X-Rcpt: $1" "$OUT"/msg-*.eml 2>/dev/null; }
 received_count() { received_for "$1" | wc -l; }
+# For wait_for (which runs a command, so expansions must happen inside):
+has_received() { [ "$(received_count "$1")" -ge "${2:-1}" ]; }
+has_sink() { [ "$(sink_with "$1" | wc -l)" -ge "${2:-1}" ]; }
 # Messages the store stand-in got whose text matches a pattern.
 sink_with() { grep -l -- "$1" "$SINK"/*.eml 2>/dev/null; }
 queue_empty_for() { ! "$MF" queue list -c "$CONF" --all | grep -q "to=<$1>"; }

@@ -156,6 +156,7 @@ def test_auth():
     c.starttls()
     u, t = c.ok("CAPABILITY")
     check(not find(u, r"STARTTLS"), "no STARTTLS after TLS", u)
+    check(not find(u, r"^s2 "), "command pipelined after STARTTLS was dropped", u)
     u, t = c.ok("LOGIN %s %s" % (USER, PASSWORD))
     check(b"[CAPABILITY" in t, "LOGIN returns capabilities", t)
     u, t = c.cmd("LOGIN %s %s" % (USER, PASSWORD))

@@ -1,0 +1,75 @@
+#!/bin/bash
+# submission on the embedded default: STARTTLS + AUTH PLAIN on 1587 and
+# implicit TLS + AUTH LOGIN on 1465 (python smtplib), swaks --tls --auth,
+# wrong password (535 5.7.8), AUTH and MAIL before STARTTLS refused,
+# MAIL FROM and From header not owned refused (550 5.7.1), FUTURERELEASE;
+# the messages travel queue -> delivery (local) -> store and are read back
+# over IMAP DKIM-signed, with Message-ID and Date added and the
+# X-Mailfleet-Extra- header removed; no incoming blob is left behind.
+. "$(dirname "$0")/lib/common.sh"
+CLIENT="$ROOT/tests/integration/submission/sub_client.py"
+start_embedded
+
+for c in starttls-plain implicit-login wrong-password before-starttls from-not-owned holdfor; do
+	python3 "$CLIENT" "$c" "$P_SUB" "$P_SUBS" "$PASSWORD" || fail "$c"
+	ok "$c"
+done
+
+printf '%s\r\n' "From: mail@localhost" "To: mail@localhost" "Subject: sub-swaks" "" "swaks body" \
+	>"$TMP/swaks.eml"
+for mech in PLAIN LOGIN; do
+	swaks --server 127.0.0.1 --port "$P_SUB" --tls --auth "$mech" --auth-user mail@localhost \
+		--auth-password "$PASSWORD" --from mail@localhost --to mail@localhost \
+		--data "$TMP/swaks.eml" >"$TMP/swaks.out" 2>&1 || { cat "$TMP/swaks.out"; fail "swaks $mech"; }
+	grep -q "^<~  250 2.0.0 message queued" "$TMP/swaks.out" || { cat "$TMP/swaks.out"; fail "swaks $mech: no 250"; }
+	ok "swaks --tls --auth $mech"
+done
+swaks --server 127.0.0.1 --port "$P_SUB" --tls --auth PLAIN --auth-user mail@localhost \
+	--auth-password wrong --from mail@localhost --to mail@localhost \
+	--data "$TMP/swaks.eml" >"$TMP/swaks.out" 2>&1 && fail "swaks with a wrong password succeeded"
+grep -q "^<~\* 535 5.7.8" "$TMP/swaks.out" || { cat "$TMP/swaks.out"; fail "swaks: no 535 5.7.8"; }
+ok "swaks wrong password: 535 5.7.8"
+
+# Read back what was delivered (queue -> delivery -> store).
+python3 - "$P_IMAP" "$PASSWORD" <<'PY' || fail "IMAP read-back"
+import imaplib, sys, time
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("mail@localhost", sys.argv[2])
+deadline = time.time() + 60
+want = ["sub-starttls", "sub-implicit", "sub-swaks"]
+while True:
+    m.select("INBOX")
+    found = {w: m.search(None, "SUBJECT", w)[1][0].split() for w in want}
+    if all(found.values()) and len(found["sub-swaks"]) >= 2:
+        break
+    if time.time() > deadline:
+        sys.exit("not delivered within 60 s: %r" % found)
+    time.sleep(0.5)
+typ, data = m.fetch(found["sub-starttls"][0], "(RFC822)")
+msg = data[0][1]
+head = msg.split(b"\r\n\r\n", 1)[0]
+assert b"\r\nDKIM-Signature: " in head or head.startswith(b"DKIM-Signature: "), head
+assert b"d=localhost" in head, head
+assert b"\r\nMessage-ID: <" in head and b"\r\nDate: " in head, head
+assert b"X-Mailfleet-Extra" not in msg, head
+assert msg.endswith(b"body of sub-starttls\r\n"), msg[-100:]
+m.select("INBOX")
+assert m.search(None, "SUBJECT", "sub-held")[1][0].split() == [], "held message delivered early"
+assert m.search(None, "SUBJECT", "sub-notowned")[1][0].split() == [], "refused message delivered"
+m.logout()
+print("delivered, DKIM-signed, Message-ID and Date added, extra header removed")
+PY
+ok "queue -> delivery -> store -> IMAP: signed, headers added and removed"
+
+[ -z "$(find "$RUN/data/blobs/incoming" -type f 2>/dev/null)" ] || {
+	find "$RUN/data/blobs/incoming" -type f; fail "incoming blobs left"; }
+ok "no incoming blob left"
+
+curl -s "http://127.0.0.1:$(admin_port submission)/metrics" >"$TMP/metrics"
+grep -q '^mailfleet_submission_messages_total{result="queued"} [1-9]' "$TMP/metrics" ||
+	{ grep mailfleet_submission "$TMP/metrics"; fail "metrics: queued"; }
+grep -q '^mailfleet_submission_auth_total{result="failed"} [1-9]' "$TMP/metrics" ||
+	fail "metrics: failed auth"
+ok "metrics"
+stop_embedded
+echo "all $CHECKS checks passed"
