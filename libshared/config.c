@@ -329,6 +329,15 @@ static const struct mf_conf_field service_imap_fields[] = {
 	{ .key = NULL },
 };
 
+static const struct mf_conf_field service_smtpin_fields[] = {
+	ADMIN_FIELD,
+	{ .key = "listen", .kind = MF_CONF_KIND_CUSTOM, .flags = MF_CONF_F_REPEAT,
+	  .min_values = 1, .max_values = 3, .custom = field_listen },
+	{ .key = "verify", .kind = MF_CONF_KIND_BOOL,
+	  .offset = offsetof(struct mf_config_service, verify) },
+	{ .key = NULL },
+};
+
 static const struct mf_conf_field service_plain_fields[] = {
 	ADMIN_FIELD,
 	{ .key = NULL },
@@ -338,6 +347,25 @@ static const struct mf_conf_field service_delivery_fields[] = {
 	ADMIN_FIELD,
 	{ .key = "local-delivery", .kind = MF_CONF_KIND_BOOL,
 	  .offset = offsetof(struct mf_config_service, local_delivery) },
+	{ .key = "threads", .kind = MF_CONF_KIND_UINT, .max = 64,
+	  .offset = offsetof(struct mf_config_service, threads) },
+	{ .key = "ack-wait", .kind = MF_CONF_KIND_DURATION,
+	  .offset = offsetof(struct mf_config_service, ack_wait_ms) },
+	{ .key = "smtp-timeout", .kind = MF_CONF_KIND_DURATION,
+	  .offset = offsetof(struct mf_config_service, smtp_timeout_ms) },
+	{ .key = "test-smtp-port", .kind = MF_CONF_KIND_UINT, .max = 65535,
+	  .offset = offsetof(struct mf_config_service, test_smtp_port) },
+	{ .key = NULL },
+};
+
+static const struct mf_conf_field service_queue_fields[] = {
+	ADMIN_FIELD,
+	{ .key = "lease", .kind = MF_CONF_KIND_DURATION,
+	  .offset = offsetof(struct mf_config_service, lease_ms) },
+	{ .key = "retired-keep", .kind = MF_CONF_KIND_DURATION,
+	  .offset = offsetof(struct mf_config_service, retired_keep_ms) },
+	{ .key = "test-first-backoff", .kind = MF_CONF_KIND_DURATION,
+	  .offset = offsetof(struct mf_config_service, test_first_backoff_ms) },
 	{ .key = NULL },
 };
 
@@ -352,7 +380,8 @@ static int field_dnsauth_admin(struct mf_conf_walk *walk, const struct mf_conf_n
 	return field_admin(walk, node, path, &c->services[MF_SERVICE_DNSAUTH], error_r);
 }
 
-/* "resolver recursive" | "resolver forward ADDR[@PORT]..." | "resolver resolvconf PATH" */
+/* "resolver recursive" | "resolver forward ADDR[@PORT]..." | "resolver resolvconf PATH" |
+ * "resolver none" */
 static int field_dnsauth_resolver(struct mf_conf_walk *walk, const struct mf_conf_node *node,
 				  const char *path, void *base, const char **error_r)
 {
@@ -362,6 +391,10 @@ static int field_dnsauth_resolver(struct mf_conf_walk *walk, const struct mf_con
 
 	if (strcmp(mode, "recursive") == 0 && n == 0) {
 		d->resolver = MF_DNS_RECURSIVE;
+		return 0;
+	}
+	if (strcmp(mode, "none") == 0 && n == 0) {
+		d->resolver = MF_DNS_NONE;
 		return 0;
 	}
 	if (strcmp(mode, "resolvconf") == 0 && n == 1) {
@@ -388,7 +421,8 @@ static int field_dnsauth_resolver(struct mf_conf_walk *walk, const struct mf_con
 		d->resolver = MF_DNS_FORWARD;
 		return 0;
 	}
-	*error_r = mf_errorf("want recursive, forward IP[@PORT]... (at most %d) or resolvconf PATH",
+	*error_r = mf_errorf("want recursive, forward IP[@PORT]... (at most %d), resolvconf PATH "
+			     "or none",
 			     MF_CONFIG_DNS_FORWARD_MAX);
 	return -1;
 }
@@ -464,10 +498,14 @@ static int field_service(struct mf_conf_walk *walk, const struct mf_conf_node *n
 
 	if (id == MF_SERVICE_IMAP)
 		fields = service_imap_fields;
+	else if (id == MF_SERVICE_SMTP_IN)
+		fields = service_smtpin_fields;
 	else if (service_listens((enum mf_service_id)id))
 		fields = service_listen_fields;
 	else if (id == MF_SERVICE_DELIVERY)
 		fields = service_delivery_fields;
+	else if (id == MF_SERVICE_QUEUE)
+		fields = service_queue_fields;
 	s->enabled = true;
 	s->line = node->line;
 	if (id == MF_SERVICE_DNSAUTH) {
@@ -680,6 +718,7 @@ static void config_defaults(struct mf_config *c, const char *name)
 	c->dnsauth.timeout_ms = 5 * 1000;
 	c->dnsauth.monitor_interval_ms = 60 * 60 * 1000;
 	c->dnsauth.dkim_rsa_min_bits = 1024;
+	c->services[MF_SERVICE_SMTP_IN].verify = true;
 }
 
 /* Checks what only makes sense once file and environment are combined. */

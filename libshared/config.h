@@ -53,8 +53,25 @@ struct mf_config_service {
 	struct mf_config_listen listen[MF_CONFIG_LISTEN_MAX];
 	size_t listen_count;
 	bool local_delivery;  /* delivery: hand outgoing mail to local accounts */
+	/* delivery: worker threads (0: 4), JetStream ack wait (0: 30s), per
+	 * SMTP reply (0: RFC 5321 4.5.3.2 timeouts); test-smtp-port is for
+	 * tests only: the port of MX hosts instead of 25. */
+	uint64_t threads;
+	uint64_t ack_wait_ms;
+	uint64_t smtp_timeout_ms;
+	uint64_t test_smtp_port;
+	/* queue: lease of a dispatched job (0: the queue's default), how long
+	 * retired history is kept for accounts without keep-retired-messages
+	 * (0: 14 days); test-first-backoff is for tests only (0: 7.5 minutes). */
+	uint64_t lease_ms;
+	uint64_t retired_keep_ms;
+	uint64_t test_first_backoff_ms;
 	bool allow_plaintext_auth;  /* imap: LOGIN/AUTHENTICATE before TLS (loopback setups) */
 	uint64_t max_connections_per_account;  /* imap: 0 means the service's default */
+	/* smtp-in: check every message with dnsauth (auth.v1.verify) before
+	 * accepting it; default yes.  "verify no" accepts without checking and
+	 * writes no Authentication-Results (setups without dnsauth). */
+	bool verify;
 };
 
 /* dnsauth: how it resolves, and what it checks against (RFC 5782 DNSBLs). */
@@ -66,6 +83,8 @@ enum mf_dns_resolver {
 	MF_DNS_RECURSIVE,   /* "resolver recursive": from the root (the default) */
 	MF_DNS_FORWARD,     /* "resolver forward ADDR[@PORT]...": to these servers */
 	MF_DNS_RESOLVCONF,  /* "resolver resolvconf PATH": the servers in that file */
+	MF_DNS_NONE,        /* "resolver none": no DNS; every lookup fails at once with
+			     * a temporary error (setups without network) */
 };
 
 struct mf_config_dnsauth {

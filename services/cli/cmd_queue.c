@@ -183,7 +183,9 @@ static int cmd_list(struct cli_args *a)
 			const Mailfleet__V1__QueueAttempt *at = m->results[j];
 			printf("    attempt %zu ", j + 1);
 			print_time(at->at_unix_ms);
-			printf(" %u %s host=%s: ", at->code, at->enhanced_code, at->host);
+			printf(" %u %s host=%s%s%s duration=%llums: ", at->code, at->enhanced_code,
+			       at->host, *at->tls != '\0' ? " tls=" : "", at->tls,
+			       (unsigned long long)at->duration_ms);
 			for (const char *p = at->text; *p != '\0'; p++)
 				putchar(*p == '\n' ? '|' : *p);
 			putchar('\n');

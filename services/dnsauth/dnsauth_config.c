@@ -6,6 +6,7 @@ const char *dnsauth_resolver_mode_name(const struct mf_config_dnsauth *d)
 	case MF_DNS_RECURSIVE: return "recursive";
 	case MF_DNS_FORWARD: return "forward";
 	case MF_DNS_RESOLVCONF: return "resolvconf";
+	case MF_DNS_NONE: return "none";
 	}
 	return "unknown";
 }
@@ -27,5 +28,7 @@ int dnsauth_resolver_create(const struct mf_config_dnsauth *d, struct dns_resolv
 		s.mode = DNS_RESOLVER_FORWARD;
 	else if (d->resolver == MF_DNS_RESOLVCONF)
 		s.mode = DNS_RESOLVER_RESOLVCONF;
+	else if (d->resolver == MF_DNS_NONE)
+		s.mode = DNS_RESOLVER_NONE;
 	return dns_resolver_create(&s, resolver_r, error_r);
 }

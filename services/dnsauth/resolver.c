@@ -37,6 +37,7 @@ struct ub_query {
 
 struct dns_resolver {
 	bool memory;
+	bool none;        /* DNS_RESOLVER_NONE: no libunbound context */
 	_Atomic uint64_t lookups;
 
 	/* memory */
@@ -634,6 +635,13 @@ int dns_resolver_create(const struct dns_resolver_settings *s,
 	r->timeout_ms = s->timeout_ms == 0 ? DNS_TIMEOUT_DEFAULT_MS : s->timeout_ms;
 	if (r->timeout_ms > DNS_TIMEOUT_MAX_MS)
 		r->timeout_ms = DNS_TIMEOUT_MAX_MS;
+	if (s->mode == DNS_RESOLVER_NONE) {
+		/* Without network, waiting for timeouts only delays the
+		 * temporary error every lookup would end in anyway. */
+		r->none = true;
+		*resolver_r = r;
+		return 0;
+	}
 	r->ctx = ub_ctx_create();
 	if (r->ctx == NULL) {
 		*error_r = "cannot create the libunbound context";
@@ -649,6 +657,7 @@ int dns_resolver_create(const struct dns_resolver_settings *s,
 	}
 	switch (s->mode) {
 	case DNS_RESOLVER_RECURSIVE:
+	case DNS_RESOLVER_NONE:
 		break;
 	case DNS_RESOLVER_FORWARD:
 		if (s->forward_count == 0) {
@@ -847,6 +856,8 @@ struct dns_answer *dns_lookup(struct dns_resolver *r, const char *name, uint16_t
 	r->lookups++;
 	if (r->memory)
 		return memory_lookup(r, name, type);
+	if (r->none)
+		return answer_tempfail("no DNS resolver configured (resolver none)");
 	return unbound_lookup(r, name, type);
 }
 

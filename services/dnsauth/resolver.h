@@ -101,6 +101,7 @@ enum dns_resolver_mode {
 	DNS_RESOLVER_RECURSIVE,   /* from the root, with built-in root hints */
 	DNS_RESOLVER_FORWARD,     /* to the forward[] servers */
 	DNS_RESOLVER_RESOLVCONF,  /* to the servers of the named resolv.conf */
+	DNS_RESOLVER_NONE,        /* no DNS: every lookup is TEMPFAIL at once (no network) */
 };
 
 struct dns_resolver_settings {

@@ -265,7 +265,7 @@ int imap_cmd_idle(struct imap_session *s, const struct imap_command *cmd)
 	imap_out(s, "+ idling\r\n");
 	if (imap_flush(s) < 0)
 		return -1;
-	mf_conn_set_timeout(s->conn, IMAP_IDLE_POLL_MS);
+	imap_set_read_timeout(s, IMAP_IDLE_POLL_MS);
 	imap_metrics_idle(s->server->metrics, 1);
 	for (;;) {
 		ssize_t n = mf_conn_read_line(s->conn, IMAP_LINE_MAX_PREAUTH, &line, &err);
@@ -306,6 +306,6 @@ int imap_cmd_idle(struct imap_session *s, const struct imap_command *cmd)
 	ret = 0;
 out:
 	imap_metrics_idle(s->server->metrics, -1);
-	mf_conn_set_timeout(s->conn, IMAP_AUTOLOGOUT_MS);
+	imap_set_read_timeout(s, IMAP_AUTOLOGOUT_MS);
 	return ret;
 }

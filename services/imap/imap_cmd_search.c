@@ -101,7 +101,7 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 		bool have_map = false;
 		int r;
 
-		if (prog.need_meta || prog.need_content) {
+		if (prog.need_meta || prog.need_content || prog.need_subject) {
 			r = imap_meta_get(s, &cursor, msg->uid, &meta, &err);
 			if (r < 0) {
 				imap_meta_cursor_free(&cursor);
@@ -111,6 +111,10 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 				continue;
 			m.size = meta->size;
 			m.internal_date = meta->internal_date;
+			/* The store keeps the raw Subject header: SUBJECT
+			 * alone needs no message file. */
+			m.subject = meta->subject;
+			m.subject_known = true;
 		}
 		if (prog.need_content) {
 			char *prefix = NULL;

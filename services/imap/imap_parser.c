@@ -19,6 +19,7 @@ struct imap_parser {
 	struct imap_parser_limits limits;
 	uint64_t literal_left;   /* bytes of the announced literal not yet fed */
 	bool in_literal;
+	unsigned literals;       /* announced in this command */
 };
 
 struct imap_parser *imap_parser_create(void)
@@ -51,6 +52,7 @@ void imap_parser_reset(struct imap_parser *parser)
 	mf_buf_reset(&parser->cmd);
 	parser->literal_left = 0;
 	parser->in_literal = false;
+	parser->literals = 0;
 	/* Give back memory a big APPEND used. */
 	if (parser->cmd.cap > IMAP_LINE_MAX * 2) {
 		mf_buf_free(&parser->cmd);
@@ -129,6 +131,10 @@ enum imap_parser_result imap_parser_line(struct imap_parser *parser, const char 
 		goto error;
 	if (r == 0)
 		return IMAP_PARSE_COMPLETE;
+	if (++parser->literals > IMAP_LITERALS_MAX) {
+		*error_r = "too many literals";
+		goto error;
+	}
 	if (spec_r->size > parser->limits.literal_max ||
 	    spec_r->size > parser->limits.command_max - parser->cmd.len) {
 		*error_r = "[TOOBIG] literal too large";

@@ -176,16 +176,22 @@ static int parse_key(struct parse *p, struct imap_search_key *k, unsigned depth)
 		if (strcasecmp(w, text_keys[i].name) == 0) {
 			k->op = text_keys[i].op;
 			k->field = text_keys[i].field;
-			p->prog->need_content = true;
+			if (k->field != NULL && strcmp(k->field, "Subject") == 0)
+				p->prog->need_subject = true;
+			else
+				p->prog->need_content = true;
 			k->str = next_string(p);
 			return k->str == NULL ? -1 : 0;
 		}
 	}
 	if (strcasecmp(w, "HEADER") == 0) {
 		k->op = IMAP_SK_HEADER;
-		p->prog->need_content = true;
 		if ((k->field = next_string(p)) == NULL || (k->str = next_string(p)) == NULL)
 			return -1;
+		if (strcasecmp(k->field, "Subject") == 0)
+			p->prog->need_subject = true;
+		else
+			p->prog->need_content = true;
 		return 0;
 	}
 	if (strcasecmp(w, "KEYWORD") == 0 || strcasecmp(w, "UNKEYWORD") == 0) {
@@ -336,6 +342,21 @@ static bool header_matches(const struct mf_mime_message *msg, const char *field,
 		found = imap_search_contains(v, strlen(v), str, strlen(str));
 		free(v);
 	}
+	return found;
+}
+
+static bool subject_matches(const char *subject, const char *str)
+{
+	char *v;
+	bool found;
+
+	if (subject == NULL)
+		return false;
+	if (str[0] == '\0')
+		return true;
+	v = mf_mime_header_decode(subject, strlen(subject));
+	found = imap_search_contains(v, strlen(v), str, strlen(str));
+	free(v);
 	return found;
 }
 
@@ -494,6 +515,8 @@ static bool match_key(const struct imap_search_key *k, const struct imap_search_
 			return day == k->date;
 		return day >= k->date;
 	case IMAP_SK_HEADER:
+		if (m->mime == NULL && m->subject_known && strcasecmp(k->field, "Subject") == 0)
+			return subject_matches(m->subject, k->str);
 		return m->mime != NULL && header_matches(m->mime, k->field, k->str);
 	case IMAP_SK_BODY:
 	case IMAP_SK_TEXT:

@@ -49,6 +49,9 @@ struct imap_search_program {
 	struct imap_search_key root;   /* an AND of the top-level keys */
 	bool need_meta;                /* size or internal date */
 	bool need_content;             /* headers or text */
+	/* SUBJECT / HEADER Subject only: the store's copy of the Subject
+	 * header (struct imap_search_msg.subject) is enough. */
+	bool need_subject;
 };
 
 /* Parses keys args[0..count) (after CHARSET/RETURN were taken off).
@@ -69,6 +72,10 @@ struct imap_search_msg {
 	/* The parsed message when need_content; NULL when it cannot be read
 	 * (content keys then do not match). */
 	const struct mf_mime_message *mime;
+	/* Without mime: the raw Subject header value (NULL when none), used
+	 * when subject_known. */
+	const char *subject;
+	bool subject_known;
 };
 
 bool imap_search_match(const struct imap_search_program *prog, const struct imap_search_msg *m);

@@ -80,9 +80,33 @@ static const struct cmd_def uid_commands[] = {
 
 /* --- output --- */
 
-int imap_flush(struct imap_session *s)
+void imap_set_read_timeout(struct imap_session *s, unsigned ms)
+{
+	s->read_timeout_ms = ms;
+	mf_conn_set_timeout(s->conn, ms);
+}
+
+/* Writes with the write deadline (the connection has one timeout for both
+ * directions; reads in IDLE use a short one). */
+static int conn_write(struct imap_session *s, const void *data, size_t len)
 {
 	const char *err;
+	int r;
+
+	mf_conn_set_timeout(s->conn, IMAP_WRITE_TIMEOUT_MS);
+	r = mf_conn_write(s->conn, data, len, &err);
+	mf_conn_set_timeout(s->conn, s->read_timeout_ms);
+	if (r < 0) {
+		mf_log_debug(PKG, s->cid, "write failed", "error=%s", err);
+		s->write_failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+int imap_flush(struct imap_session *s)
+{
+	int r;
 
 	if (s->write_failed)
 		return -1;
@@ -91,14 +115,9 @@ int imap_flush(struct imap_session *s)
 	if (mf_log_enabled(PKG, MF_LOG_TRACE))
 		mf_log_trace(PKG, s->cid, "S", MF_TRACE_PROTO, s->out.data,
 			     s->out.len > 2000 ? 2000 : s->out.len);
-	if (mf_conn_write(s->conn, s->out.data, s->out.len, &err) < 0) {
-		mf_log_debug(PKG, s->cid, "write failed", "error=%s", err);
-		s->write_failed = true;
-		mf_buf_reset(&s->out);
-		return -1;
-	}
+	r = conn_write(s, s->out.data, s->out.len);
 	mf_buf_reset(&s->out);
-	return 0;
+	return r;
 }
 
 static void out_check(struct imap_session *s)
@@ -121,13 +140,8 @@ void imap_out_raw(struct imap_session *s, const void *data, size_t len)
 {
 	if (len >= IMAP_OUT_FLUSH) {
 		(void)imap_flush(s);
-		if (!s->write_failed) {
-			const char *err;
-			if (mf_conn_write(s->conn, data, len, &err) < 0) {
-				mf_log_debug(PKG, s->cid, "write failed", "error=%s", err);
-				s->write_failed = true;
-			}
-		}
+		if (!s->write_failed)
+			(void)conn_write(s, data, len);
 		return;
 	}
 	(void)mf_buf_append(&s->out, data, len);
@@ -322,9 +336,11 @@ static int add_flag(struct imap_session *s, const struct imap_arg *a, uint32_t *
 			return 0;
 		p = e != NULL ? e + 1 : p + n;
 	}
-	if (kw->len > 0)
-		mf_buf_append(kw, " ", 1);
-	mf_buf_append(kw, a->str, a->len);
+	if ((kw->len > 0 && mf_buf_append(kw, " ", 1) < 0) ||
+	    mf_buf_append(kw, a->str, a->len) < 0) {
+		*error_r = "too many keywords";
+		return -1;
+	}
 	return 0;
 }
 
@@ -611,7 +627,7 @@ static void set_limits(struct imap_session *s)
 				   IMAP_LINE_MAX_PREAUTH * 4;
 	lim.literal_minus = false;
 	imap_parser_set_limits(s->parser, &lim);
-	mf_conn_set_timeout(s->conn, authed ? IMAP_AUTOLOGOUT_MS : IMAP_PREAUTH_TIMEOUT_MS);
+	imap_set_read_timeout(s, authed ? IMAP_AUTOLOGOUT_MS : IMAP_PREAUTH_TIMEOUT_MS);
 }
 
 static const struct cmd_def *find_cmd(const struct cmd_def *table, size_t n, const char *name)
@@ -850,9 +866,10 @@ void imap_session_run(struct mf_conn *conn, struct imap_server *server)
 	}
 	ip_counted = true;
 	snprintf(key, sizeof(key), "pre:%s", ip);
-	if (!imap_conn_counts_take(server->counts, key,
-				   server->conns_per_ip < IMAP_CONNS_PER_IP_PREAUTH_MAX ?
-				   server->conns_per_ip : IMAP_CONNS_PER_IP_PREAUTH_MAX)) {
+	/* Before login an address gets half of its connections: a flood of
+	 * unauthenticated connections cannot take all of them. */
+	if (!imap_conn_counts_take(server->counts, key, server->conns_per_ip > 1 ?
+				   server->conns_per_ip / IMAP_CONNS_PREAUTH_SHARE : 1)) {
 		imap_out(&s, "* BYE [UNAVAILABLE] too many connections from your address\r\n");
 		(void)imap_flush(&s);
 		goto out;

@@ -45,7 +45,9 @@
 /* Connections per account and per IP (all, and before login). */
 #define IMAP_CONNS_PER_ACCOUNT_MAX 50      /* when max-connections-per-account is 0 */
 #define IMAP_CONNS_PER_IP_MAX 100         /* when limits.max-connections-per-ip is 0 */
-#define IMAP_CONNS_PER_IP_PREAUTH_MAX 10
+/* Before login, an address may hold 1/IMAP_CONNS_PREAUTH_SHARE of its
+ * connections (10 of the default 20). */
+#define IMAP_CONNS_PREAUTH_SHARE 2
 /* Largest APPEND when the config sets no max-message-size. */
 #define IMAP_APPEND_MAX_DEFAULT (50u * 1024 * 1024)
 /* Messages in a mailbox that a session keeps in memory (SELECT). */
@@ -105,6 +107,7 @@ struct imap_session {
 	struct imap_parser *parser;
 	struct mf_buf out;
 	bool write_failed;
+	unsigned read_timeout_ms;     /* restored after each write */
 	const char *cid;
 
 	bool rev2;                    /* ENABLE IMAP4rev2 */
@@ -150,6 +153,8 @@ void imap_out_mailbox(struct imap_session *s, const char *name);
 void imap_out_flags(struct imap_session *s, uint32_t flags, const char *keywords);
 /* Writes the buffered output; returns -1 when the connection failed. */
 int imap_flush(struct imap_session *s);
+/* Sets how long reads wait (writes always get IMAP_WRITE_TIMEOUT_MS). */
+void imap_set_read_timeout(struct imap_session *s, unsigned ms);
 
 /* Tagged replies for the current command; always return 0. */
 int imap_ok(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

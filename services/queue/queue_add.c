@@ -44,6 +44,10 @@ static const char *check_request(const Mailfleet__V1__QueueAddRequest *r, int64_
 		return "release time more than 60 days ahead";
 	if (r->n_extra > QUEUE_ADD_EXTRA_MAX)
 		return mf_errorf("too many extra fields (max %d)", QUEUE_ADD_EXTRA_MAX);
+	for (size_t i = 0; i < r->n_extra; i++)
+		if (!field_ok(r->extra[i]->key, QUEUE_ADD_FIELD_MAX) || *r->extra[i]->key == '\0' ||
+		    !field_ok(r->extra[i]->value, QUEUE_ADD_FIELD_MAX))
+			return "bad extra field";
 	for (size_t i = 0; i < r->n_recipients; i++) {
 		const Mailfleet__V1__QueueRecipient *q = r->recipients[i];
 		if (!field_ok(q->address, QUEUE_ADD_ADDRESS_MAX) || strchr(q->address, '@') == NULL)
@@ -79,17 +83,20 @@ void queue_add_handler(void *arg, const struct mf_bus_request *req, struct mf_bu
 	}
 	qkey = mf_xasprintf("queue/%lld-%llu", (long long)now,
 			    (unsigned long long)queue_next_seq(ctx));
-	if (mf_blob_link(ctx->blobs, r->blob_key, qkey, &error) < 0) {
-		mf_bus_response_set(resp, MF_BUS_TEMPORARY, "queue: %s", error);
-		goto out;
-	}
-	linked = true;
 	from_domain = queue_address_domain(r->mail_from);
 	rows = mf_xcalloc(r->n_recipients, sizeof(*rows));
 	items = mf_xcalloc(r->n_recipients, sizeof(*items));
 	reply.ids = mf_xcalloc(r->n_recipients, sizeof(*reply.ids));
 
+	/* Linked under the lock, so that the orphan sweep never sees the key
+	 * between the link and the commit. */
 	queue_db_lock(ctx->db);
+	if (mf_blob_link(ctx->blobs, r->blob_key, qkey, &error) < 0) {
+		queue_db_unlock(ctx->db);
+		mf_bus_response_set(resp, MF_BUS_TEMPORARY, "queue: %s", error);
+		goto out;
+	}
+	linked = true;
 	if (queue_db_begin(ctx->db, &error) < 0)
 		goto dberr;
 	for (size_t i = 0; i < r->n_recipients; i++) {
@@ -148,6 +155,10 @@ void queue_add_handler(void *arg, const struct mf_bus_request *req, struct mf_bu
 	}
 	reply.base_id = rows[0].base_id;
 	reply.n_ids = r->n_recipients;
+	for (size_t i = 0; i < r->n_extra; i++)
+		if (queue_db_extra_add(ctx->db, reply.base_id, r->extra[i]->key, r->extra[i]->value,
+				       &error) < 0)
+			goto dberr;
 	if (nitems > 0 && queue_apply_outcomes(ctx, items, nitems, now, &cl, &error) < 0)
 		goto dberr;
 	if (queue_db_commit(ctx->db, &error) < 0)
@@ -168,12 +179,12 @@ void queue_add_handler(void *arg, const struct mf_bus_request *req, struct mf_bu
 	goto out;
 dberr:
 	queue_db_rollback(ctx->db);
-	queue_db_unlock(ctx->db);
-	queue_cleanup_finish(ctx, &cl, false);
 	mf_log_error(PKG, req->cid, "queueing failed", "err=%s", error);
 	mf_bus_response_set(resp, MF_BUS_TEMPORARY, "queue: %s", error);
 	if (linked && mf_blob_delete(ctx->blobs, qkey, &error) < 0)
 		mf_log_warn(PKG, req->cid, "removing queue blob failed", "err=%s", error);
+	queue_db_unlock(ctx->db);
+	queue_cleanup_finish(ctx, &cl, false);
 out:
 	if (rows != NULL)
 		for (size_t i = 0; i < r->n_recipients; i++)

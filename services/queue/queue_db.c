@@ -598,6 +598,43 @@ int64_t queue_db_blob_refs(struct queue_db *db, const char *blob_key, const char
 	return n;
 }
 
+int queue_db_extra_add(struct queue_db *db, int64_t base_id, const char *key, const char *value,
+		       const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+
+	if (prepare(db, "INSERT OR REPLACE INTO extra (msg_base, key, value) VALUES (?,?,?)", &st,
+		    error_r) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, base_id);
+	bind_str(st, 2, key);
+	bind_str(st, 3, value);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		*error_r = queue_db_error(db, "queue db: extra");
+	else
+		ret = 0;
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int queue_db_blob_used(struct queue_db *db, const char *blob_key, const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+
+	if (prepare(db, "SELECT EXISTS (SELECT 1 FROM msg WHERE blob_key = ?1) OR"
+		    " EXISTS (SELECT 1 FROM dsn_pending WHERE blob_key = ?1)", &st, error_r) < 0)
+		return -1;
+	bind_str(st, 1, blob_key);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ret = sqlite3_column_int(st, 0) != 0;
+	else
+		*error_r = queue_db_error(db, "queue db: blob used");
+	sqlite3_finalize(st);
+	return ret;
+}
+
 int64_t queue_db_count(struct queue_db *db)
 {
 	sqlite3_stmt *st = NULL;

@@ -112,6 +112,12 @@ int queue_db_update(struct queue_db *db, const struct queue_row *row, const char
 int queue_db_delete(struct queue_db *db, int64_t id, const char **error_r);
 /* Returns the number of rows still referring to blob_key, or -1. */
 int64_t queue_db_blob_refs(struct queue_db *db, const char *blob_key, const char **error_r);
+/* Stores the "extra" key/value data of a base id (carried to webhooks). */
+int queue_db_extra_add(struct queue_db *db, int64_t base_id, const char *key, const char *value,
+		       const char **error_r);
+/* Returns 1 when a queued row or a pending DSN refers to blob_key, 0 when
+ * none does, -1 on error. */
+int queue_db_blob_used(struct queue_db *db, const char *blob_key, const char **error_r);
 /* Rows in the queue (takes the lock itself; for metrics), or -1. */
 int64_t queue_db_count(struct queue_db *db);
 /* The earliest next attempt of a row that is not held, or INT64_MAX. */

@@ -351,6 +351,7 @@ void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
 	struct queue_outcome_item *items = NULL;
 	struct queue_row *rows = NULL;
 	struct queue_cleanup cl = { 0 };
+	char **tls = NULL;
 	size_t n = 0;
 	const char *error = NULL;
 	int64_t now = queue_now_ms();
@@ -380,6 +381,7 @@ void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
 	}
 	rows = mf_xcalloc(res->n_results + 1, sizeof(*rows));
 	items = mf_xcalloc(res->n_results + 1, sizeof(*items));
+	tls = mf_xcalloc(res->n_results + 1, sizeof(*tls));
 	queue_db_lock(ctx->db);
 	locked = true;
 	if (queue_db_begin(ctx->db, &error) < 0)
@@ -407,7 +409,9 @@ void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
 		items[n].enhanced = r->enhanced_code;
 		items[n].text = r->text;
 		items[n].host = r->host;
-		items[n].tls = r->tls_version;
+		tls[n] = *r->tls_version != '\0' ?
+			 mf_xasprintf("%s %s", r->tls_version, r->tls_cipher) : mf_xstrdup("");
+		items[n].tls = tls[n];
 		items[n].duration_ms = r->duration_ms;
 		n++;
 	}
@@ -444,6 +448,10 @@ out:
 			queue_row_clear(&rows[i]);
 	free(rows);
 	free(items);
+	if (tls != NULL)
+		for (size_t i = 0; i < n; i++)
+			free(tls[i]);
+	free(tls);
 	mailfleet__v1__delivery_result__free_unpacked(res, NULL);
 }
 
@@ -704,6 +712,47 @@ static void dsn_round(struct queue_ctx *ctx)
 	queue_dsn_pending_free(&p, n);
 }
 
+struct sweep {
+	struct queue_ctx *ctx;
+	time_t before;
+	unsigned removed;
+};
+
+static int sweep_one(const char *key, void *arg)
+{
+	struct sweep *sw = arg;
+	struct mf_blob_stat st;
+	const char *error;
+	int used;
+
+	if (mf_blob_stat(sw->ctx->blobs, key, &st, &error) != 1 || st.mtime >= sw->before)
+		return 0;
+	queue_db_lock(sw->ctx->db);
+	used = queue_db_blob_used(sw->ctx->db, key, &error);
+	/* Deleted under the lock: an add links its blob before it commits,
+	 * but never with an old mtime, so an old unused key is an orphan. */
+	if (used == 0 && mf_blob_delete(sw->ctx->blobs, key, &error) == 1)
+		sw->removed++;
+	queue_db_unlock(sw->ctx->db);
+	return 0;
+}
+
+/* Removes blobs under queue/ that no row refers to any more (left by a
+ * crash between the link and the commit, or between the commit and the
+ * delete), once they are older than an hour. */
+static void sweep_orphans(struct queue_ctx *ctx)
+{
+	struct sweep sw = { .ctx = ctx, .before = time(NULL) - 3600 };
+	const char *error;
+
+	if (mf_blob_list(ctx->blobs, "queue", sweep_one, &sw, &error) < 0)
+		mf_log_warn(PKG, NULL, "sweeping queue blobs failed", "err=%s", error);
+	else if (sw.removed > 0)
+		mf_log_info(PKG, NULL, "orphaned queue blobs removed", "count=%u", sw.removed);
+	if (mf_blob_sweep_temp(ctx->blobs, "queue", 3600, NULL, &error) < 0)
+		mf_log_warn(PKG, NULL, "sweeping temporary files failed", "err=%s", error);
+}
+
 static void *dispatch_thread(void *arg)
 {
 	struct queue_ctx *ctx = arg;
@@ -734,6 +783,7 @@ static void *dispatch_thread(void *arg)
 						  &error) < 0)
 				mf_log_error(PKG, NULL, "pruning history failed", "err=%s", error);
 			queue_db_unlock(ctx->db);
+			sweep_orphans(ctx);
 			last_cleanup = now;
 		}
 

@@ -62,6 +62,14 @@ int queue_retired_cleanup(struct queue_db *db, int64_t before_ms, unsigned *remo
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto sqlerr;
 	*removed_r = (unsigned)sqlite3_changes(sql);
+	sqlite3_finalize(st);
+	/* Extra data goes with the last row of its message. */
+	if (sqlite3_prepare_v2(sql, "DELETE FROM extra WHERE msg_base NOT IN (SELECT base_id FROM"
+			       " msg) AND msg_base NOT IN (SELECT base_id FROM retired)", -1, &st,
+			       NULL) != SQLITE_OK)
+		goto sqlerr;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto sqlerr;
 	ret = 0;
 	goto out;
 sqlerr:

@@ -10,10 +10,12 @@
 #include "log.h"
 #include "store.pb-c.h"
 
-char *smtp_deliver_header_prefix(const struct smtp_mail *mail, const char *address)
+char *smtp_deliver_header_prefix(const struct smtp_mail *mail, const char *address,
+				 const char *auth_results)
 {
 	char *from = mail->null_sender ? mf_xstrdup("") : mf_address_format(&mail->from);
-	char *prefix = mf_xasprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n", from, address);
+	char *prefix = mf_xasprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n%s", from, address,
+				    auth_results != NULL ? auth_results : "");
 
 	free(from);
 	return prefix;
@@ -56,7 +58,8 @@ static void deliver_one(struct job *j)
 	Mailfleet__V1__DeliverReply *reply = NULL;
 	struct mf_bus_reply br;
 	char *from = mail->null_sender ? mf_xstrdup("") : mf_address_format(&mail->from);
-	char *prefix = smtp_deliver_header_prefix(mail, j->target->address);
+	char *prefix = smtp_deliver_header_prefix(mail, j->target->address,
+						  m->authentication_results);
 	char *subject = mf_xasprintf("store.v1.deliver.%s", j->target->account);
 	uint8_t *body;
 	size_t len;
@@ -73,7 +76,7 @@ static void deliver_one(struct job *j)
 	req.requiretls = mail->requiretls;
 	req.smtputf8 = mail->smtputf8;
 	rcpt.address = j->target->address;
-	rcpt.mailbox = "";
+	rcpt.mailbox = (char *)(m->mailbox != NULL ? m->mailbox : "");
 	rcpt.header_prefix.data = (uint8_t *)prefix;
 	rcpt.header_prefix.len = strlen(prefix);
 	rcpt.dsn_notify = j->target->notify;

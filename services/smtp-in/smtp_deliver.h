@@ -34,6 +34,12 @@ struct smtp_deliver_message {
 	const struct smtp_mail *mail;   /* envelope: sender, DSN, flags */
 	int64_t received_unix_ms;
 	int64_t timeout_ms;
+	/* From smtp_verify: the Authentication-Results field (with CRLF) for
+	 * every target's header prefix, or NULL; and the mailbox every target
+	 * gets it in ("Junk" for DMARC quarantine), or NULL for the store's
+	 * choice (INBOX). */
+	const char *authentication_results;
+	const char *mailbox;
 };
 
 /* The outcome for one account. */
@@ -54,8 +60,17 @@ char *smtp_deliver(struct mf_bus *bus, const struct smtp_deliver_message *msg,
  * reply line. */
 char *smtp_deliver_combine(const struct smtp_deliver_outcome *outcomes, size_t n);
 
-/* The bytes the store prepends for one target (Return-Path, Delivered-To),
- * newly allocated. */
-char *smtp_deliver_header_prefix(const struct smtp_mail *mail, const char *address);
+/* The bytes the store prepends for one target, newly allocated:
+ *   Return-Path: <sender>            RFC 5321 4.4, added at final delivery
+ *   Delivered-To: address
+ *   Authentication-Results: ...      when auth_results is not NULL
+ * followed in the stored message by the blob, which starts with our
+ * Received field.  Authentication-Results is a trace field prepended after
+ * Received (RFC 8601 2.1, 4: above the trace fields this MTA adds, so
+ * readers can tell it was added here); Return-Path and Delivered-To are
+ * the final-delivery fields and go on top, as local delivery agents put
+ * them. */
+char *smtp_deliver_header_prefix(const struct smtp_mail *mail, const char *address,
+				 const char *auth_results);
 
 #endif

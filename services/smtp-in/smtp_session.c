@@ -233,7 +233,7 @@ static void message_finish(struct session *s)
 	struct smtp_server *srv = s->srv;
 	const char *problem = smtp_data_problem(s->rd.flags), *err;
 	struct smtp_deliver_outcome *outcomes = NULL;
-	struct smtp_verify_result vr;
+	struct smtp_verify_result vr = { 0 };
 	char *result = NULL;
 	bool committed = false;
 
@@ -253,24 +253,28 @@ static void message_finish(struct session *s)
 	}
 	committed = true;
 
+	/* Verification reads the committed blob; the blob goes in every
+	 * outcome (out:), so a refused or deferred message leaves nothing. */
 	struct smtp_verify_input vin = {
 		.cid = s->cid, .message_id = s->msgid, .blob_key = s->key, .remote_ip = s->ip,
-		.helo = s->helo, .mail = &s->mail,
+		.helo = s->helo, .mail = &s->mail, .targets = &s->targets,
+		.bus = srv->config->services[MF_SERVICE_SMTP_IN].verify ?
+		       mf_service_bus(srv->svc) : NULL,
+		.timeout_ms = SMTP_VERIFY_TIMEOUT_MS,
 	};
-	if (smtp_verify_message(&vin, &vr, &err) < 0) {
-		mf_log_error(PKG, s->cid, "verification failed", "msgid=%s error=%s", s->msgid, err);
-		mf_metric_inc(srv->m_deliveries, "temporary");
-		reply(s, 451, "4.3.0", "temporary failure checking the message, try again later");
-		goto out;
-	}
+	smtp_verify_message(&vin, &vr);
 	if (vr.verdict == SMTP_VERIFY_REJECT || vr.verdict == SMTP_VERIFY_TEMPFAIL) {
 		mf_metric_inc(srv->m_deliveries, vr.verdict == SMTP_VERIFY_REJECT ? "rejected" :
 				     "temporary");
+		mf_log_info(PKG, s->cid, vr.verdict == SMTP_VERIFY_REJECT ?
+			    "message refused by sender verification" :
+			    "message deferred: sender verification unavailable",
+			    "msgid=%s why=\"%s\"", s->msgid, vr.why);
 		reply_line(s, vr.reply);
 		goto out;
 	}
-	mf_log_debug(PKG, s->cid, "verification", "msgid=%s result=%s", s->msgid,
-		     vr.why != NULL ? vr.why : "");
+	mf_log_info(PKG, s->cid, "verification", "msgid=%s result=\"%s\"%s", s->msgid, vr.why,
+		    vr.verdict == SMTP_VERIFY_JUNK ? " mailbox=" SMTP_VERIFY_JUNK_MAILBOX : "");
 
 	if (s->targets.count == 0) {
 		/* Every recipient was an alias whose only member sent it. */
@@ -283,6 +287,8 @@ static void message_finish(struct session *s)
 	struct smtp_deliver_message dm = {
 		.cid = s->cid, .message_id = s->msgid, .blob_key = s->key, .mail = &s->mail,
 		.received_unix_ms = s->received_ms, .timeout_ms = SMTP_IN_DELIVER_TIMEOUT_MS,
+		.authentication_results = vr.authentication_results,
+		.mailbox = vr.verdict == SMTP_VERIFY_JUNK ? SMTP_VERIFY_JUNK_MAILBOX : NULL,
 	};
 	result = smtp_deliver(mf_service_bus(srv->svc), &dm, &s->targets, &outcomes);
 	if (result[0] == '2') {
@@ -300,6 +306,7 @@ out:
 	if (committed && mf_blob_delete(srv->blobs, s->key, &err) < 0)
 		mf_log_error(PKG, s->cid, "cannot remove incoming blob; the sweeper will",
 			     "msgid=%s key=%s error=%s", s->msgid, s->key, err);
+	smtp_verify_result_clear(&vr);
 	free(outcomes);
 	free(result);
 	s->transactions++;

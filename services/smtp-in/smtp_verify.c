@@ -1,13 +1,191 @@
-/* smtp_verify: sender verification hook (filled by the dnsauth issue). */
+/* smtp_verify: auth.v1.verify and the policy applied to its answer. */
 #include "smtp_verify.h"
 
-int smtp_verify_message(const struct smtp_verify_input *in, struct smtp_verify_result *result_r,
-			const char **error_r)
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "address.h"
+#include "buf.h"
+#include "log.h"
+
+#define PKG "smtp-in"
+
+static const char reply_tempfail[] =
+	"451 4.4.3 cannot check the sender's authentication now, try again later";
+static const char reply_dmarc_reject[] =
+	"550 5.7.26 message fails DMARC and the author domain's policy is reject";
+static const char reply_several_authors[] =
+	"550 5.7.1 several author domains in From: DMARC cannot be checked, refused";
+
+bool smtp_verify_ruleset_allows(const struct smtp_targets *targets,
+				const Mailfleet__V1__VerifyReply *reply)
 {
-	(void)in;
-	(void)error_r;
-	result_r->verdict = SMTP_VERIFY_NOT_CONFIGURED;
-	result_r->reply = NULL;
-	result_r->why = "no verification configured";
-	return 0;
+	(void)targets;
+	(void)reply;
+	return false;
+}
+
+bool smtp_verify_field_ok(const char *s, size_t len)
+{
+	static const char name[] = "Authentication-Results:";
+
+	if (len > SMTP_VERIFY_AR_MAX || len < sizeof(name) - 1 + 2 ||
+	    strncasecmp(s, name, sizeof(name) - 1) != 0 || s[len - 2] != '\r' || s[len - 1] != '\n')
+		return false;
+	/* at least the authserv-id */
+	size_t k = sizeof(name) - 1;
+	while (k < len && strchr(" \t\r\n", s[k]) != NULL && s[k] != '\0')
+		k++;
+	if (k == len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\0')
+			return false;
+		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			return false;
+		if (s[i] == '\r') {
+			if (i + 1 >= len || s[i + 1] != '\n')
+				return false;
+			/* A line break inside the field must be folding (RFC
+			 * 5322 2.2.3), or the "field" would smuggle in others. */
+			if (i + 2 < len && s[i + 2] != ' ' && s[i + 2] != '\t')
+				return false;
+		}
+	}
+	return true;
+}
+
+static void set(struct smtp_verify_result *r, enum smtp_verify_verdict v, const char *reply,
+		char *why)
+{
+	r->verdict = v;
+	r->reply = reply;
+	free(r->why);
+	r->why = why;
+}
+
+static const char *dmarc_result_name(Mailfleet__V1__DmarcResult r)
+{
+	switch (r) {
+	case MAILFLEET__V1__DMARC_RESULT__DMARC_RESULT_NONE: return "none";
+	case MAILFLEET__V1__DMARC_RESULT__DMARC_RESULT_PASS: return "pass";
+	case MAILFLEET__V1__DMARC_RESULT__DMARC_RESULT_FAIL: return "fail";
+	case MAILFLEET__V1__DMARC_RESULT__DMARC_RESULT_TEMPERROR: return "temperror";
+	case MAILFLEET__V1__DMARC_RESULT__DMARC_RESULT_PERMERROR: return "permerror";
+	default: return "?";
+	}
+}
+
+void smtp_verify_decide(const struct smtp_verify_input *in, enum mf_bus_status status,
+			const char *message, const uint8_t *body, size_t len,
+			struct smtp_verify_result *r)
+{
+	Mailfleet__V1__VerifyReply *vr = NULL;
+	const Mailfleet__V1__DmarcCheck *dm;
+	const char *ar;
+	const char *domain;
+
+	memset(r, 0, sizeof(*r));
+	if (status != MF_BUS_OK) {
+		set(r, SMTP_VERIFY_TEMPFAIL, reply_tempfail,
+		    mf_xasprintf("dnsauth: %s: %s", mf_bus_status_name(status),
+				 message != NULL ? message : ""));
+		goto out;
+	}
+	if (len > SMTP_VERIFY_REPLY_MAX ||
+	    (vr = mailfleet__v1__verify_reply__unpack(NULL, len, body)) == NULL) {
+		set(r, SMTP_VERIFY_TEMPFAIL, reply_tempfail,
+		    mf_xstrdup("dnsauth: malformed or oversized VerifyReply"));
+		goto out;
+	}
+	dm = vr->dmarc;
+	ar = vr->authentication_results;
+	if (dm == NULL || ar == NULL || !smtp_verify_field_ok(ar, strlen(ar))) {
+		set(r, SMTP_VERIFY_TEMPFAIL, reply_tempfail,
+		    mf_xstrdup(dm == NULL ? "dnsauth: VerifyReply without DMARC result" :
+			       "dnsauth: Authentication-Results is not one header field"));
+		goto out;
+	}
+	domain = dm->domain != NULL && dm->domain[0] != '\0' ? dm->domain : "-";
+	if (dm->result == MAILFLEET__V1__DMARC_RESULT__DMARC_RESULT_PERMERROR) {
+		set(r, SMTP_VERIFY_REJECT, reply_several_authors,
+		    mf_xasprintf("dmarc=permerror reason=\"%s\"",
+				 dm->reason != NULL ? dm->reason : ""));
+		goto out;
+	}
+	if (dm->disposition == MAILFLEET__V1__DMARC_POLICY__DMARC_POLICY_REJECT) {
+		if (!smtp_verify_ruleset_allows(in->targets, vr)) {
+			set(r, SMTP_VERIFY_REJECT, reply_dmarc_reject,
+			    mf_xasprintf("dmarc=%s policy=reject from=%s",
+					 dmarc_result_name(dm->result), domain));
+			goto out;
+		}
+		/* A ruleset accepts it: delivered, but as junk, since the
+		 * author domain asked for rejection. */
+		set(r, SMTP_VERIFY_JUNK, NULL,
+		    mf_xasprintf("dmarc=%s policy=reject from=%s allowed by a ruleset",
+				 dmarc_result_name(dm->result), domain));
+	} else if (dm->disposition == MAILFLEET__V1__DMARC_POLICY__DMARC_POLICY_QUARANTINE) {
+		set(r, SMTP_VERIFY_JUNK, NULL,
+		    mf_xasprintf("dmarc=%s policy=quarantine from=%s",
+				 dmarc_result_name(dm->result), domain));
+	} else {
+		set(r, SMTP_VERIFY_ACCEPT, NULL,
+		    mf_xasprintf("dmarc=%s from=%s", dmarc_result_name(dm->result), domain));
+	}
+	free(r->authentication_results);
+	r->authentication_results = mf_xstrdup(ar);
+out:
+	if (vr != NULL)
+		mailfleet__v1__verify_reply__free_unpacked(vr, NULL);
+}
+
+void smtp_verify_message(const struct smtp_verify_input *in, struct smtp_verify_result *r)
+{
+	Mailfleet__V1__VerifyRequest req = MAILFLEET__V1__VERIFY_REQUEST__INIT;
+	struct mf_bus_reply br = { 0 };
+	const struct smtp_targets *t = in->targets;
+	char *from = NULL, **rcpts = NULL;
+	uint8_t *body = NULL;
+	size_t len;
+
+	memset(r, 0, sizeof(*r));
+	if (in->bus == NULL) {
+		set(r, SMTP_VERIFY_NOT_CONFIGURED, NULL,
+		    mf_xstrdup("verification switched off (smtp-in verify no)"));
+		return;
+	}
+	from = in->mail->null_sender ? mf_xstrdup("") : mf_address_format(&in->mail->from);
+	req.client_ip = (char *)(in->remote_ip != NULL ? in->remote_ip : "");
+	req.helo = (char *)(in->helo != NULL ? in->helo : "");
+	req.mail_from = from;
+	req.blob_key = (char *)in->blob_key;
+	if (t != NULL && t->count > 0) {
+		rcpts = mf_xcalloc(t->count, sizeof(*rcpts));
+		for (size_t i = 0; i < t->count; i++)
+			rcpts[i] = t->items[i].rcpt != NULL ? t->items[i].rcpt : t->items[i].address;
+		req.recipients = rcpts;
+		req.n_recipients = t->count;
+	}
+	len = mailfleet__v1__verify_request__get_packed_size(&req);
+	body = mf_xmalloc(len > 0 ? len : 1);
+	mailfleet__v1__verify_request__pack(&req, body);
+	mf_bus_request(in->bus, SMTP_VERIFY_SUBJECT, in->cid, body, len,
+		       in->timeout_ms > 0 ? in->timeout_ms : SMTP_VERIFY_TIMEOUT_MS, &br);
+	smtp_verify_decide(in, br.status, br.message, br.body, br.body_len, r);
+	if (r->verdict == SMTP_VERIFY_TEMPFAIL)
+		mf_log_warn(PKG, in->cid, "sender verification failed", "msgid=%s error=\"%s\"",
+			    in->message_id, r->why);
+	mf_bus_reply_free(&br);
+	free(body);
+	free(rcpts);
+	free(from);
+}
+
+void smtp_verify_result_clear(struct smtp_verify_result *r)
+{
+	free(r->why);
+	free(r->authentication_results);
+	memset(r, 0, sizeof(*r));
 }

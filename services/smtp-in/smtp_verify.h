@@ -1,16 +1,46 @@
-/* smtp_verify: the place where sender verification (SPF, DKIM, DMARC,
- * iprev, DNSBL through the dnsauth service) plugs into the inbound flow:
- * after the message is in its incoming/ blob and before the store gets it.
+/* smtp_verify: sender verification of an inbound message through dnsauth
+ * (auth.v1.verify: SPF, iprev, DNSBL, DKIM per signature, DMARC), after the
+ * message is in its fsynced incoming/ blob and before the store gets it.
  *
- * Today no verification is configured: smtp_verify_message says so, adds
- * no header (in particular no Authentication-Results, which must only be
- * written by a real verifier) and does not change the delivery. */
+ * Rules (the dnsauth contract, proto/auth.proto):
+ *   - no reply, a reply that is not OK, or a malformed reply: 451 4.4.3;
+ *     a message is never accepted without the check (unless the operator
+ *     switched it off with "smtp-in { verify no }": NOT_CONFIGURED, no
+ *     Authentication-Results header);
+ *   - DMARC permerror (several author domains in From; dnsauth gives
+ *     permerror for nothing else): 550 5.7.1, RFC 9989 11.5 allows this
+ *     negative disposition and it closes the "several From domains"
+ *     bypass;
+ *   - DMARC disposition reject: 550 5.7.26 (RFC 7372: multiple
+ *     authentication checks failed), unless smtp_verify_ruleset_allows
+ *     says a recipient accepts the list or forwarder the message came from;
+ *   - DMARC disposition quarantine: JUNK (delivered to the Junk mailbox);
+ *   - anything else: ACCEPT.
+ * On ACCEPT and JUNK the result carries dnsauth's Authentication-Results
+ * field (RFC 8601), checked to be one well-formed header field, which
+ * smtp_deliver puts into every recipient's header prefix. */
 #ifndef SMTP_VERIFY_H
 #define SMTP_VERIFY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
+#include "auth.pb-c.h"
+#include "bus.h"
 #include "smtp_command.h"
+#include "smtp_recipients.h"
+
+#define SMTP_VERIFY_SUBJECT "auth.v1.verify"
+/* SPF, DKIM and the DMARC tree walk chain DNS lookups of up to 5 s each. */
+#define SMTP_VERIFY_TIMEOUT_MS 30000
+/* Limits on what dnsauth sends back (another service: checked, never
+ * trusted).  A folded Authentication-Results with a dozen DKIM signatures
+ * stays far below this. */
+#define SMTP_VERIFY_AR_MAX (16 * 1024)
+#define SMTP_VERIFY_REPLY_MAX (256 * 1024)
+/* Where DMARC quarantine puts a message (RFC 6154 \Junk name). */
+#define SMTP_VERIFY_JUNK_MAILBOX "Junk"
 
 struct smtp_verify_input {
 	const char *cid;
@@ -19,24 +49,49 @@ struct smtp_verify_input {
 	const char *remote_ip;
 	const char *helo;
 	const struct smtp_mail *mail;
+	const struct smtp_targets *targets;
+	struct mf_bus *bus;          /* NULL: verification switched off */
+	int64_t timeout_ms;          /* 0: SMTP_VERIFY_TIMEOUT_MS */
 };
 
 enum smtp_verify_verdict {
-	SMTP_VERIFY_NOT_CONFIGURED,  /* nothing was checked */
+	SMTP_VERIFY_NOT_CONFIGURED,  /* "verify no": nothing was checked */
 	SMTP_VERIFY_ACCEPT,
-	SMTP_VERIFY_JUNK,            /* deliver to Junk */
-	SMTP_VERIFY_REJECT,          /* reply with reply */
+	SMTP_VERIFY_JUNK,            /* deliver to SMTP_VERIFY_JUNK_MAILBOX */
+	SMTP_VERIFY_REJECT,          /* reply with reply (5xx) */
 	SMTP_VERIFY_TEMPFAIL,        /* reply with reply (4xx) */
 };
 
 struct smtp_verify_result {
 	enum smtp_verify_verdict verdict;
-	const char *reply;           /* for REJECT/TEMPFAIL */
-	const char *why;             /* for the log */
+	const char *reply;           /* REJECT/TEMPFAIL: a static reply line */
+	char *why;                   /* for the log; owned, never NULL after a call */
+	char *authentication_results;  /* ACCEPT/JUNK: the whole field with CRLF;
+					* owned; NULL otherwise */
 };
 
-/* Verifies the message.  Returns 0 with result_r; never fails today. */
-int smtp_verify_message(const struct smtp_verify_input *in, struct smtp_verify_result *result_r,
-			const char **error_r);
+/* Verifies the message: asks dnsauth (in->bus) and decides.  Always fills
+ * result_r (free its strings with smtp_verify_result_clear). */
+void smtp_verify_message(const struct smtp_verify_input *in, struct smtp_verify_result *result_r);
+
+/* The decision alone, on dnsauth's answer: status and the reply body as
+ * mf_bus_request gave them (message: its status text).  For tests. */
+void smtp_verify_decide(const struct smtp_verify_input *in, enum mf_bus_status status,
+			const char *message, const uint8_t *body, size_t len,
+			struct smtp_verify_result *result_r);
+
+/* The hook for recipient rulesets (not there yet): whether some recipient
+ * accepts a message that fails DMARC with p=reject because it comes from a
+ * mailing list or forwarder the recipient trusts.  Today no ruleset exists,
+ * so it allows nothing and returns false. */
+bool smtp_verify_ruleset_allows(const struct smtp_targets *targets,
+				const Mailfleet__V1__VerifyReply *reply);
+
+/* Whether s (len bytes) is one header field: "Authentication-Results:",
+ * lines ending in CRLF, continuation lines starting with SP or HTAB, no
+ * NUL, bare CR or LF, at most SMTP_VERIFY_AR_MAX bytes. */
+bool smtp_verify_field_ok(const char *s, size_t len);
+
+void smtp_verify_result_clear(struct smtp_verify_result *r);
 
 #endif

@@ -170,7 +170,7 @@ int sub_mailargs_extract(const char *args, size_t len, int64_t now_ms, char **re
 	*rest_r = NULL;
 	*release_unix_ms_r = 0;
 	mf_buf_init(&rest, 0);
-	if (plen == 0) {
+	if (plen == 0 || (plen < len && args[plen] != ' ')) {
 		/* Not ours to judge: the shared parser gives the error. */
 		mf_buf_append(&rest, args, len);
 		goto done;

@@ -270,7 +270,7 @@ static void header_done(struct session *s, const char *hdr, size_t len)
 
 	s->in_body = true;
 	if (sub_header_rewrite(hdr, len, &in, &s->hr, &err) < 0) {
-		mf_log_info(PKG, s->cid, "message header refused", "msgid=%s reply=\"%s\"",
+		mf_log_info(PKG, s->cid, "message header refused", "msgid=%s reply=%s",
 			    s->msgid, err);
 		set_refuse(s, err);
 		return;
@@ -337,13 +337,13 @@ static void feed(struct session *s, const char *data, size_t len)
 static int write_signed(struct session *s, const char *sigs)
 {
 	struct mf_blob_writer *w = NULL;
-	const char *err;
+	const char *err = NULL;
 	char buf[SUB_WRITE_CHUNK];
 	int fd = -1, ret = -1;
 	ssize_t n;
 
 	if (mf_blob_open(s->srv->blobs, s->key, &fd, &err) != 1) {
-		if (fd < 0 && err == NULL)
+		if (err == NULL)
 			err = "unsigned blob vanished";
 		goto out;
 	}
@@ -397,7 +397,7 @@ static const char *sign_message(struct session *s)
 		/* Even a permanent answer is a configuration problem the admin
 		 * can fix (a key file missing); the client may retry. */
 		mf_log_error(PKG, s->cid, "DKIM signing failed", "msgid=%s domain=%s status=%s "
-			     "error=\"%s\"", s->msgid, s->hr.from.domain,
+			     "error=%s", s->msgid, s->hr.from.domain,
 			     mf_bus_status_name(status), err);
 		mf_metric_inc(s->srv->m_messages, "temporary");
 		reply(s, 451, "4.3.0", "temporary failure signing the message (DKIM), try again "
@@ -431,7 +431,7 @@ static void message_finish(struct session *s)
 		header_done(s, s->hdr.data != NULL ? s->hdr.data : "", s->hdr.len);
 	if (problem != NULL || s->refuse != NULL) {
 		const char *line = problem != NULL ? problem : s->refuse;
-		mf_log_info(PKG, s->cid, "message refused", "msgid=%s reply=\"%s\"", s->msgid, line);
+		mf_log_info(PKG, s->cid, "message refused", "msgid=%s reply=%s", s->msgid, line);
 		mf_metric_inc(srv->m_messages, line[0] == '4' ? "temporary" : "rejected");
 		reply_line(s, line);
 		goto out;
@@ -459,7 +459,7 @@ static void message_finish(struct session *s)
 		.extras_count = s->hr.extras_count,
 	};
 	if (sub_queue_add(mf_service_bus(srv->svc), &qm, &status, &err) < 0) {
-		mf_log_error(PKG, s->cid, "queueing failed", "msgid=%s status=%s error=\"%s\"",
+		mf_log_error(PKG, s->cid, "queueing failed", "msgid=%s status=%s error=%s",
 			     s->msgid, mf_bus_status_name(status), err);
 		if (status == MF_BUS_PERMANENT) {
 			mf_metric_inc(srv->m_messages, "permanent");
@@ -486,7 +486,7 @@ static void message_finish(struct session *s)
 		free(first);
 	}
 	mf_metric_inc(srv->m_messages, "queued");
-	mf_log_info(PKG, s->cid, "message queued", "msgid=%s message_id=\"%s\" account=%s "
+	mf_log_info(PKG, s->cid, "message queued", "msgid=%s message_id=%s account=%s "
 		    "rcpts=%zu size=%llu signed=%s release_ms=%lld extras=%zu", s->msgid,
 		    s->hr.message_id, s->account, s->rcpts_count, (unsigned long long)s->written,
 		    key == s->signed_key ? "yes" : "no", (long long)s->release_ms,
@@ -690,7 +690,7 @@ static void auth_verify(struct session *s, const char *mech, const char *login,
 	    mf_storeclient_authenticate(mf_service_bus(s->srv->svc), s->cid, account, &a,
 					SUB_AUTH_TIMEOUT_MS, &ok, &message, &status, &err) < 0) {
 		mf_log_warn(PKG, s->cid, "authentication unavailable", "login=%s account=%s "
-			    "status=%s error=\"%s\"", login, account, mf_bus_status_name(status),
+			    "status=%s error=%s", login, account, mf_bus_status_name(status),
 			    err);
 		mf_metric_inc(s->srv->m_auth, "unavailable");
 		reply(s, 454, "4.7.0", "temporary authentication failure, try again later");
@@ -782,7 +782,7 @@ static void cmd_auth(struct session *s, const struct smtp_command *cmd)
 	}
 	if (strcmp(mech, "PLAIN") == 0) {
 		if (initial == NULL) {
-			reply(s, 334, NULL, " ");
+			reply(s, 334, NULL, "");  /* RFC 4954 4: an empty challenge */
 			if (s->quit || (r = sasl_read(s, &resp, &rlen)) < 0)
 				goto out;
 			if (r == 1) {
@@ -910,7 +910,7 @@ static void cmd_mail(struct session *s, const struct smtp_command *cmd)
 		/* fall through */
 	case SUB_LIMITS_REFUSED:
 		mf_metric_inc(s->srv->m_messages, "limited");
-		mf_log_info(PKG, s->cid, "account limit", "account=%s reply=\"%s\"", s->account,
+		mf_log_info(PKG, s->cid, "account limit", "account=%s reply=%s", s->account,
 			    limited);
 		reply_line(s, limited);
 		goto refused;
@@ -968,7 +968,7 @@ static void cmd_rcpt(struct session *s, const struct smtp_command *cmd)
 		/* fall through */
 	case SUB_LIMITS_REFUSED:
 		mf_metric_inc(s->srv->m_messages, "limited");
-		mf_log_info(PKG, s->cid, "account limit", "account=%s rcpt=%s reply=\"%s\"",
+		mf_log_info(PKG, s->cid, "account limit", "account=%s rcpt=%s reply=%s",
 			    s->account, addr, limited);
 		reply_line(s, limited);
 		goto out;

@@ -43,13 +43,19 @@ bench_cpu_snap() {
 # B_RC (its exit status).
 bench_timed() {
 	local out=$1; shift
-	local s0 s1 hz
+	local s0 s1 t0 t1 hz
 	hz=$(getconf CLK_TCK)
 	s0=$(bench_cpu_snap)
-	/usr/bin/time -f 'time: %e %U %S' -o "$out.time" "$@" >"$out" 2>&1
+	t0=$(date +%s.%N)
+	# A subshell, so that bash's `times` reports the command's CPU alone
+	# (second line: user and system time of its children).
+	( "$@" >"$out" 2>&1; rc=$?; times >"$out.times"; exit $rc )
 	B_RC=$?
+	t1=$(date +%s.%N)
 	s1=$(bench_cpu_snap)
-	read -r B_WALL B_GEN_CPU <<<"$(awk '$1 == "time:" { print $2, $3 + $4 }' "$out.time")"
+	B_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	B_GEN_CPU=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/);
+		printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$out.times")
 	B_BUSY=$(echo "$s0 $s1" | awk -v hz="$hz" '{ printf "%.2f", ($3 - $1) / hz }')
 }
 
@@ -97,9 +103,14 @@ bench_mem_sampler() {
 		done
 	) &
 	B_SAMPLER=$!
+	B_SAMPLER_CMD=("$@")
 }
 bench_mem_sampler_stop() { # OUTFILE -> "peakRSS peakPSS" in MiB
 	kill "$B_SAMPLER" 2>/dev/null; wait "$B_SAMPLER" 2>/dev/null
+	# One sample at the end too, so that a run shorter than the sampling
+	# interval still has a figure.
+	# shellcheck disable=SC2046
+	bench_mem $("${B_SAMPLER_CMD[@]}") >>"$1"
 	awk '$1 > r { r = $1 } $2 > p { p = $2 } END { printf "%.1f %.1f", r / 1024, p / 1024 }' "$1"
 }
 

@@ -21,6 +21,16 @@ grep -q '^tempthen1@example.org 451$' "$OUT/rcpt.log" || fail "no 451 first"
 wait_for 10 queue_empty_for tempthen1@example.org || fail "tempthen1 still queued"
 ok "451 then 250: delivered on the second attempt"
 
+# --- opportunistic STARTTLS -----------------------------------------------------
+queue_add --to secure@tls.example.org >/dev/null || fail "queue add"
+wait_for 20 has_received secure@tls.example.org || fail "not delivered to the STARTTLS server"
+grep -q '^X-TLS: yes' $(received_for secure@tls.example.org) || fail "not sent over TLS"
+grep -q 'X-TLS: no' $(received_for tempthen1@example.org) || fail "plain server marked TLS"
+wait_for 10 queue_empty_for secure@tls.example.org || fail "still queued"
+grep -q 'm=delivered.*rcpt=secure@tls.example.org.*tls=TLSv1.[23]' "$TMP"/log/delivery-*.log ||
+	fail "TLS version not reported"
+ok "STARTTLS offered: used (opportunistic), TLS version in the result"
+
 # --- 550 -> failure DSN with the full multi-line reply ------------------------
 queue_add --to fail550a@example.org --to ok1@example.org --ret FULL >/dev/null || fail "queue add"
 wait_for 20 has_sink 'Final-Recipient: rfc822; fail550a@example.org' || fail "no DSN for fail550a"

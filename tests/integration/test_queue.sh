@@ -8,6 +8,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/delivery/setup.sh"
 
+QUEUE_BACKOFF_MS=500   # retries after 0.5, 1, 2, 4, 8 s
 start_queue
 start_worker 1
 Q() { "$MF" queue "$1" -c "$CONF" "${@:2}"; }
@@ -95,6 +96,18 @@ wait_for 20 bash -c "'$MF' queue list -c '$CONF' | grep -q 'to=<a-temperror@exam
 	fail "temperror was not retried"
 Q list | grep -A1 'a-temperror' | grep -q '451 4.0.0' || fail "temperror result not recorded"
 ok "local transport: back to the sender; x550 bounces with a DSN; temperror stays queued"
+
+# --- delayed DSN after the 5th failure, failure DSN after the last attempt ---------
+queue_add --to slowly-temperror@example.net --max-attempts 6 >/dev/null || fail "queue add"
+wait_for 30 has_sink 'Final-Recipient: rfc822; slowly-temperror@example.net' || fail "no delayed DSN"
+d=$(sink_with 'Final-Recipient: rfc822; slowly-temperror@example.net')
+grep -q '^Action: delayed' $d || fail "first DSN is not a delayed one"
+grep -q '^Will-Retry-Until: ' $d || fail "delayed DSN without Will-Retry-Until"
+wait_for 30 has_sink 'Final-Recipient: rfc822; slowly-temperror@example.net' 2 || fail "no failure DSN"
+grep -l 'Final-Recipient: rfc822; slowly-temperror@example.net' "$SINK"/*.eml | xargs grep -l '^Action: failed' |
+	xargs grep -q '^Diagnostic-Code: smtp; 451 4.0.0 simulated error' || fail "failure DSN after the last attempt"
+Q list | grep -q slowly-temperror && fail "still queued after max attempts"
+ok "delayed DSN after the 5th failure; failure DSN after the 6th (max-attempts 6)"
 
 metrics=$(curl -s "http://127.0.0.1:$QUEUE_ADMIN/metrics")
 echo "$metrics" | grep -q '^mailfleet_queue_added_total [1-9]' || fail "added counter"

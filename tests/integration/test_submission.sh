@@ -5,12 +5,14 @@
 # MAIL FROM and From header not owned refused (550 5.7.1), FUTURERELEASE;
 # the messages travel queue -> delivery (local) -> store and are read back
 # over IMAP DKIM-signed, with Message-ID and Date added and the
-# X-Mailfleet-Extra- header removed; no incoming blob is left behind.
+# X-Mailfleet-Extra- header removed; no incoming blob is left behind; a
+# hung dnsauth gives 451; per-account limits; failed logins throttled.
 . "$(dirname "$0")/lib/common.sh"
 CLIENT="$ROOT/tests/integration/submission/sub_client.py"
 start_embedded
 
-for c in starttls-plain implicit-login wrong-password before-starttls from-not-owned holdfor; do
+for c in starttls-plain implicit-login sasl-exchange wrong-password before-starttls from-not-owned \
+	holdfor bdat; do
 	python3 "$CLIENT" "$c" "$P_SUB" "$P_SUBS" "$PASSWORD" || fail "$c"
 	ok "$c"
 done
@@ -36,7 +38,7 @@ import imaplib, sys, time
 m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
 m.login("mail@localhost", sys.argv[2])
 deadline = time.time() + 60
-want = ["sub-starttls", "sub-implicit", "sub-swaks"]
+want = ["sub-starttls", "sub-implicit", "sub-swaks", "sub-bdat"]
 while True:
     m.select("INBOX")
     found = {w: m.search(None, "SUBJECT", w)[1][0].split() for w in want}
@@ -53,6 +55,8 @@ assert b"d=localhost" in head, head
 assert b"\r\nMessage-ID: <" in head and b"\r\nDate: " in head, head
 assert b"X-Mailfleet-Extra" not in msg, head
 assert msg.endswith(b"body of sub-starttls\r\n"), msg[-100:]
+typ, data = m.fetch(found["sub-bdat"][0], "(RFC822)")
+assert b"X-Mailfleet-Extra" not in data[0][1] and b"DKIM-Signature: " in data[0][1], data[0][1][:300]
 m.select("INBOX")
 assert m.search(None, "SUBJECT", "sub-held")[1][0].split() == [], "held message delivered early"
 assert m.search(None, "SUBJECT", "sub-notowned")[1][0].split() == [], "refused message delivered"
@@ -61,9 +65,37 @@ print("delivered, DKIM-signed, Message-ID and Date added, extra header removed")
 PY
 ok "queue -> delivery -> store -> IMAP: signed, headers added and removed"
 
+# The HOLDFOR=3600 message waits in the queue for its release time.
+"$BIN/mailfleet" queue list -c "$CONF" >"$TMP/queue.out" || fail "mailfleet queue list"
+[ "$(grep -c 'attempts=0/' "$TMP/queue.out")" = 1 ] || { cat "$TMP/queue.out"; fail "held message not in the queue"; }
+NEXT=$(sed -n 's/.* next=\([^ ]*\).*/\1/p' "$TMP/queue.out" | head -1)
+NEXT_S=$(date -u -d "$NEXT" +%s) || fail "next attempt time $NEXT"
+[ $((NEXT_S - $(date +%s))) -gt 3000 ] || { cat "$TMP/queue.out"; fail "held message due too early"; }
+ok "FUTURERELEASE: the HOLDFOR=3600 message is queued for about an hour from now"
+
 [ -z "$(find "$RUN/data/blobs/incoming" -type f 2>/dev/null)" ] || {
 	find "$RUN/data/blobs/incoming" -type f; fail "incoming blobs left"; }
 ok "no incoming blob left"
+
+# A dependency that hangs (dnsauth stopped, the worst case): 451 after the
+# signing deadline, nothing queued, no blob left.
+DNSAUTH_PID=$(pgrep -f "mailfleet-dnsauth -c $CONF" | head -1)
+[ -n "$DNSAUTH_PID" ] || fail "dnsauth pid"
+kill -STOP "$DNSAUTH_PID"
+python3 "$CLIENT" dnsauth-stopped "$P_SUB" "$P_SUBS" "$PASSWORD" || { kill -CONT "$DNSAUTH_PID"; fail "dnsauth-stopped"; }
+kill -CONT "$DNSAUTH_PID"
+[ -z "$(find "$RUN/data/blobs/incoming" -type f 2>/dev/null)" ] || fail "incoming blob left after 451"
+ok "dnsauth stopped: 451 4.3.0, nothing queued, no blob left"
+
+# Per-account limits from domains.conf, counted in Redis: 6 messages and
+# one first-time recipient so far today (5 + BDAT + HOLDFOR = 6 messages).
+sed -i 's/^account mail {$/account mail {\n    max-outgoing-messages-per-day 7\n    max-first-time-recipients-per-day 1/' \
+	"$RUN/config/domains.conf"
+grep -q "max-outgoing-messages-per-day 7" "$RUN/config/domains.conf" || fail "domains.conf edit"
+"$BIN/mailfleet" reload -c "$CONF" >/dev/null || fail "mailfleet reload"
+sleep 1
+python3 "$CLIENT" limits "$P_SUB" "$P_SUBS" "$PASSWORD" || fail "limits"
+ok "per-account limits: first-time recipients and messages per day"
 
 curl -s "http://127.0.0.1:$(admin_port submission)/metrics" >"$TMP/metrics"
 grep -q '^mailfleet_submission_messages_total{result="queued"} [1-9]' "$TMP/metrics" ||
@@ -71,5 +103,12 @@ grep -q '^mailfleet_submission_messages_total{result="queued"} [1-9]' "$TMP/metr
 grep -q '^mailfleet_submission_auth_total{result="failed"} [1-9]' "$TMP/metrics" ||
 	fail "metrics: failed auth"
 ok "metrics"
+
+# Last, as it locks 127.0.0.1 out for a while: failed logins are throttled
+# per address through Redis.
+python3 "$CLIENT" bruteforce "$P_SUB" "$P_SUBS" "$PASSWORD" || fail "bruteforce"
+curl -s "http://127.0.0.1:$(admin_port submission)/metrics" |
+	grep -q '^mailfleet_submission_auth_total{result="limited"} [1-9]' || fail "metrics: limited"
+ok "failed logins throttled per address"
 stop_embedded
 echo "all $CHECKS checks passed"

@@ -179,6 +179,15 @@ static void test_literal_lines(void **state)
 	assert_int_equal(imap_parser_line(p, "f X {43}", 8, &spec, &err), IMAP_PARSE_ERROR);
 	assert_string_equal(err, "[TOOBIG] literal too large");
 
+	/* Literals per command. */
+	lim.command_max = 100000;
+	imap_parser_set_limits(p, &lim);
+	assert_int_equal(imap_parser_line(p, "g X {0}", 7, &spec, &err), IMAP_PARSE_LITERAL);
+	for (int i = 1; i < IMAP_LITERALS_MAX; i++)
+		assert_int_equal(imap_parser_line(p, " {0}", 4, &spec, &err), IMAP_PARSE_LITERAL);
+	assert_int_equal(imap_parser_line(p, " {0}", 4, &spec, &err), IMAP_PARSE_ERROR);
+	assert_string_equal(err, "too many literals");
+
 	imap_parser_free(&p);
 	imap_pool_free(&pool);
 }

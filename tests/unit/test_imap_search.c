@@ -103,6 +103,16 @@ static void test_match(void **state)
 			fail_msg("\"%s\": want %d, got %d (%s)", cases[i].prog, cases[i].want, r,
 				 r < 0 ? err : "");
 	}
+	/* SUBJECT from the store's copy of the header, without the message. */
+	m.mime = NULL;
+	m.subject = "=?UTF-8?Q?Quartalsbericht_f=C3=BCr_Mai?=";
+	m.subject_known = true;
+	assert_int_equal(run("SUBJECT \"F\xc3\x9cR MAI\"", &m, &err), 1);
+	assert_int_equal(run("HEADER subject Quartal", &m, &err), 1);
+	assert_int_equal(run("SUBJECT report", &m, &err), 0);
+	m.subject = NULL;
+	assert_int_equal(run("SUBJECT \"\"", &m, &err), 0);
+	m.subject_known = false;
 	/* Content keys never match a message that cannot be read. */
 	m.mime = NULL;
 	assert_int_equal(run("FROM juergen", &m, &err), 0);

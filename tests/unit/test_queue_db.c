@@ -72,6 +72,8 @@ static void test_rows(void **state)
 	add(db, r1.base_id, "mjl", "mjl@example.com", "b@example.net", 100, &r2);
 	add(db, 0, "other", "o@other.example", "c@example.org", 500, &r3);
 	assert_int_equal(r2.base_id, r1.id);
+	assert_int_equal(queue_db_extra_add(db, r1.base_id, "campaign", "x1", &error), 0);
+	assert_int_equal(queue_db_extra_add(db, r1.base_id, "campaign", "x2", &error), 0);
 
 	/* Domains are stored lower-case, and filters match them. */
 	f.to_domain = "example.org";

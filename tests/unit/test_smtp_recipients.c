@@ -198,9 +198,16 @@ static void test_received(void **state)
 static void test_header_prefix(void **state)
 {
 	struct smtp_mail m = { .null_sender = true };
-	char *p = smtp_deliver_header_prefix(&m, "mjl@example.org");
+	char *p = smtp_deliver_header_prefix(&m, "mjl@example.org", NULL);
 
 	assert_string_equal(p, "Return-Path: <>\r\nDelivered-To: mjl@example.org\r\n");
+	free(p);
+	/* Authentication-Results below the final-delivery fields, above the
+	 * Received field the blob starts with. */
+	p = smtp_deliver_header_prefix(&m, "mjl@example.org",
+				       "Authentication-Results: mx.example.org;\r\n\tdkim=none\r\n");
+	assert_string_equal(p, "Return-Path: <>\r\nDelivered-To: mjl@example.org\r\n"
+			    "Authentication-Results: mx.example.org;\r\n\tdkim=none\r\n");
 	free(p);
 }
 

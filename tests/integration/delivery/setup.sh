@@ -8,7 +8,7 @@
 TOOLS="$BUILD/tools"
 show_logs() { tail -n 30 "$TMP"/log/*.log >&2; }
 trap 'rc=$?; [ $rc -ne 0 ] && show_logs; cleanup' EXIT
-NATS_P=$(free_port); REDIS_P=$(free_port); RECV_P=$(free_port)
+NATS_P=$(free_port); REDIS_P=$(free_port); RECV_P=$(free_port); RECV_TLS_P=$(free_port)
 QUEUE_ADMIN=$(free_port)
 CONF_DIR="$TMP/config"; DATA="$TMP/data"; OUT="$TMP/recv"; SINK="$TMP/sink"
 mkdir -p "$CONF_DIR" "$DATA" "$OUT" "$SINK" "$TMP/log"
@@ -35,7 +35,8 @@ account mail {
     address mail@mail.test
 }
 CONF
-ROUTES="to-domain=example.org transport=smtp:127.0.0.1:$RECV_P; to-domain=example.net transport=local"
+ROUTES="to-domain=example.org transport=smtp:127.0.0.1:$RECV_P; to-domain=example.net transport=local;"
+ROUTES="$ROUTES to-domain=tls.example.org transport=smtp:127.0.0.1:$RECV_TLS_P"
 MF="$BIN/mailfleet"
 
 start_nats "$NATS_P" "$TMP/nats"
@@ -44,12 +45,19 @@ start_redis "$REDIS_P" "$TMP/redis"
 	>"$TMP/log/receiver.log" 2>&1 &
 PIDS_TO_KILL="$PIDS_TO_KILL $!"
 wait_for 10 grep -q ready "$TMP/log/receiver.log" || fail "receiver did not start"
+# A second receiving server that offers STARTTLS.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+	-keyout "$TMP/recv-key.pem" -out "$TMP/recv-cert.pem" >/dev/null 2>&1 || fail "openssl"
+/usr/bin/python3 "$ROOT/tests/integration/delivery/smtp_receiver.py" "$RECV_TLS_P" "$OUT" \
+	"$TMP/recv-cert.pem" "$TMP/recv-key.pem" >"$TMP/log/receiver-tls.log" 2>&1 &
+PIDS_TO_KILL="$PIDS_TO_KILL $!"
+wait_for 10 grep -q ready "$TMP/log/receiver-tls.log" || fail "TLS receiver did not start"
 "$TOOLS/mf-store-sink" -c "$CONF" "$SINK" >"$TMP/log/sink.log" 2>&1 &
 PIDS_TO_KILL="$PIDS_TO_KILL $!"
 wait_for 10 grep -q ready "$TMP/log/sink.log" || { cat "$TMP/log/sink.log"; fail "store sink did not start"; }
 
 start_queue() {
-	MAILFLEET_QUEUE_BACKOFF_FIRST_MS=1500 MAILFLEET_QUEUE_LEASE_MS=60000 \
+	MAILFLEET_QUEUE_BACKOFF_FIRST_MS=${QUEUE_BACKOFF_MS:-1500} MAILFLEET_QUEUE_LEASE_MS=60000 \
 		"$BIN/mailfleet-queue" -c "$CONF" >>"$TMP/log/queue.log" 2>&1 &
 	QUEUE_PID=$!; PIDS_TO_KILL="$PIDS_TO_KILL $QUEUE_PID"
 	wait_for 10 grep -q 'm=started' "$TMP/log/queue.log" || fail "queue did not start"

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """A receiving SMTP server for delivery tests (python3-aiosmtpd).
 
-    smtp_receiver.py PORT OUTDIR
+    smtp_receiver.py PORT OUTDIR [CERT KEY]
 
+With CERT and KEY it offers STARTTLS (not required).
 Accepts mail on 127.0.0.1:PORT (PIPELINING, 8BITMIME, SMTPUTF8) and writes
 each message to OUTDIR/msg-<n>.eml, preceded by "X-Rcpt: <addr>" lines for
 its recipients.  Recipients' localparts choose the behaviour:
@@ -48,6 +49,7 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        session = server.session
         slow = [r for r in envelope.rcpt_tos if r.split("@")[0].lower().startswith("slow")]
         if slow and ("data:" + slow[0]) not in seen:
             seen.add("data:" + slow[0])
@@ -59,6 +61,7 @@ class Handler:
         with open(path + ".tmp", "wb") as f:
             for r in envelope.rcpt_tos:
                 f.write(b"X-Rcpt: " + r.encode() + b"\r\n")
+            f.write(b"X-TLS: " + (b"yes" if session.ssl else b"no") + b"\r\n")
             f.write(b"X-Mail-From: " + (envelope.mail_from or "").encode() + b"\r\n")
             data = envelope.original_content or envelope.content
             if isinstance(data, str):
@@ -68,8 +71,14 @@ class Handler:
         return "250 2.0.0 Message accepted"
 
 
+kwargs = {}
+if len(sys.argv) > 4:
+    import ssl
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(sys.argv[3], sys.argv[4])
+    kwargs = {"tls_context": tls, "require_starttls": False}
 ctl = Controller(Handler(), hostname="127.0.0.1", port=PORT, enable_SMTPUTF8=True,
-                 decode_data=False, ready_timeout=10)
+                 decode_data=False, ready_timeout=10, **kwargs)
 ctl.start()
 print("ready", flush=True)
 try:
