@@ -111,6 +111,16 @@ static char *address_key(const char *localpart, const char *domain, bool case_se
 
 /* --- freeing --- */
 
+static void routes_free(struct mf_route *routes, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(routes[i].from_domain);
+		free(routes[i].to_domain);
+		free(routes[i].transport);
+	}
+	free(routes);
+}
+
 static void domains_free(struct mf_domains *d)
 {
 	for (size_t i = 0; i < d->domains_count; i++) {
@@ -131,6 +141,7 @@ static void domains_free(struct mf_domains *d)
 		free(dom->name_unicode);
 		free(dom->description);
 		free(dom->catchall_separator);
+		routes_free(dom->routes, dom->routes_count);
 	}
 	for (size_t i = 0; i < d->accounts_count; i++) {
 		struct mf_account *a = &d->accounts[i];
@@ -141,6 +152,7 @@ static void domains_free(struct mf_domains *d)
 		free(a->domain);
 		free(a->full_name);
 		free(a->login_disabled);
+		routes_free(a->routes, a->routes_count);
 	}
 	for (size_t i = 0; i < d->aliases_count; i++) {
 		struct mf_alias *al = &d->aliases[i];
@@ -149,6 +161,17 @@ static void domains_free(struct mf_domains *d)
 			address_free(&al->members[j]);
 		free(al->members);
 	}
+	for (size_t i = 0; i < d->transports_count; i++) {
+		struct mf_transport *t = &d->transports[i];
+		free(t->name);
+		free(t->auth_user);
+		free(t->auth_password_file);
+		free(t->tls_ca_file);
+		free(t->socks5_user);
+		free(t->socks5_password_file);
+	}
+	free(d->transports);
+	routes_free(d->routes, d->routes_count);
 	for (size_t i = 0; i < d->index_count; i++)
 		free(d->index[i].key);
 	free(d->index);
@@ -351,6 +374,233 @@ static int field_separator(struct mf_conf_walk *walk, const struct mf_conf_node 
 	return 0;
 }
 
+/* --- routes and transports --- */
+
+/* "route [from-domain D] [to-domain D] [min-attempt N] transport NAME" */
+static int parse_route(const struct mf_conf_node *node, struct mf_route **routes,
+		       size_t *count, const char **error_r)
+{
+	struct mf_route r;
+	int ret = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.line = node->line;
+	if (*count >= MF_DOMAINS_ROUTES_MAX) {
+		*error_r = mf_errorf("too many routes (max %d)", MF_DOMAINS_ROUTES_MAX);
+		return -1;
+	}
+	if (node->values_count % 2 != 0) {
+		*error_r = "want [from-domain D] [to-domain D] [min-attempt N] transport NAME";
+		return -1;
+	}
+	for (size_t i = 0; i < node->values_count; i += 2) {
+		const char *k = node->values[i], *v = node->values[i + 1];
+		char **dom = NULL;
+		if (strcmp(k, "from-domain") == 0)
+			dom = &r.from_domain;
+		else if (strcmp(k, "to-domain") == 0)
+			dom = &r.to_domain;
+		if (dom != NULL) {
+			char *ascii, *unicode;
+			if (*dom != NULL) {
+				*error_r = mf_errorf("%s given twice", k);
+				goto out;
+			}
+			if (mf_domain_parse(v, strlen(v), &ascii, &unicode, error_r) < 0) {
+				*error_r = mf_errorf("%s %s: %s", k, v, *error_r);
+				goto out;
+			}
+			free(unicode);
+			*dom = ascii;
+		} else if (strcmp(k, "min-attempt") == 0) {
+			uint64_t n;
+			if (r.min_attempt != 0 ||
+			    mf_conf_parse_uint(v, MF_DOMAINS_ROUTE_ATTEMPT_MAX, &n, error_r) < 0 ||
+			    n == 0) {
+				*error_r = mf_errorf("min-attempt %s: want one number, 1-%d", v,
+						     MF_DOMAINS_ROUTE_ATTEMPT_MAX);
+				goto out;
+			}
+			r.min_attempt = (unsigned)n;
+		} else if (strcmp(k, "transport") == 0 && r.transport == NULL) {
+			r.transport = mf_xstrdup(v);
+		} else {
+			*error_r = mf_errorf("unknown or repeated %s (want from-domain, to-domain, "
+					     "min-attempt, transport)", k);
+			goto out;
+		}
+	}
+	if (r.transport == NULL) {
+		*error_r = "transport NAME missing";
+		goto out;
+	}
+	*(struct mf_route *)grow(routes, count, sizeof(r)) = r;
+	memset(&r, 0, sizeof(r));
+	ret = 0;
+out:
+	free(r.from_domain);
+	free(r.to_domain);
+	free(r.transport);
+	return ret;
+}
+
+static int field_domain_route(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			      const char *path, void *base, const char **error_r)
+{
+	struct mf_domain *dom = base;
+	return parse_route(node, &dom->routes, &dom->routes_count, error_r);
+}
+
+static int field_account_route(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			       const char *path, void *base, const char **error_r)
+{
+	struct mf_account *a = base;
+	return parse_route(node, &a->routes, &a->routes_count, error_r);
+}
+
+static int field_top_route(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			   const char *path, void *base, const char **error_r)
+{
+	struct mf_domains *d = base;
+	return parse_route(node, &d->routes, &d->routes_count, error_r);
+}
+
+#define ROUTE_FIELD(fn) { .key = "route", .kind = MF_CONF_KIND_CUSTOM, .flags = MF_CONF_F_REPEAT, \
+			  .min_values = 2, .max_values = 8, .custom = fn }
+
+/* smtp / submission / submissions / socks5 HOST:PORT: exactly one. */
+static int field_transport_kind(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+				const char *path, void *base, const char **error_r)
+{
+	struct mf_transport *t = base;
+
+	if (t->kind_set) {
+		*error_r = "only one of smtp, submission, submissions and socks5";
+		return -1;
+	}
+	if (mf_conf_parse_hostport(node->values[0], &t->addr, error_r) < 0)
+		return -1;
+	if (t->addr.port == 0) {
+		*error_r = "port 0";
+		return -1;
+	}
+	if (strcmp(node->key, "smtp") == 0)
+		t->kind = MF_TRANSPORT_SMTP;
+	else if (strcmp(node->key, "submission") == 0)
+		t->kind = MF_TRANSPORT_SUBMISSION;
+	else if (strcmp(node->key, "submissions") == 0)
+		t->kind = MF_TRANSPORT_SUBMISSIONS;
+	else
+		t->kind = MF_TRANSPORT_SOCKS5;
+	t->kind_set = true;
+	return 0;
+}
+
+static int field_auth_mechanism(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+				const char *path, void *base, const char **error_r)
+{
+	struct mf_transport *t = base;
+
+	if (strcasecmp(node->values[0], "plain") == 0)
+		t->auth_mechanism = MF_TRANSPORT_AUTH_PLAIN;
+	else if (strcasecmp(node->values[0], "login") == 0)
+		t->auth_mechanism = MF_TRANSPORT_AUTH_LOGIN;
+	else {
+		*error_r = mf_errorf("unknown mechanism %s (want plain or login)", node->values[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Transport names appear in queue listings and logs: letters, digits, '-'
+ * and '_'. */
+static int check_name(const char *name, const char *what, const char **error_r)
+{
+	size_t n = strlen(name);
+	bool ok = n > 0 && n <= MF_DOMAINS_ACCOUNT_NAME_MAX && is_ldh(name[0]) && name[0] != '-';
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = is_ldh(name[i]) || name[i] == '_';
+	if (!ok) {
+		*error_r = mf_errorf("bad %s name %s (1-%d letters, digits, '-' and '_', starting "
+				     "with a letter or digit)", what, name,
+				     MF_DOMAINS_ACCOUNT_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int field_tls_verify(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			    const char *path, void *base, const char **error_r)
+{
+	struct mf_transport *t = base;
+
+	if (mf_conf_parse_bool(node->values[0], &t->tls_verify, error_r) < 0)
+		return -1;
+	t->tls_verify_set = true;
+	return 0;
+}
+
+#define TRANSPORT_KIND_FIELD(k) { .key = k, .kind = MF_CONF_KIND_CUSTOM, .min_values = 1, \
+				  .max_values = 1, .custom = field_transport_kind }
+
+/* RFC 4616/RFC 1929 limit user names to 255 bytes. */
+static const struct mf_conf_field transport_fields[] = {
+	TRANSPORT_KIND_FIELD("smtp"),
+	TRANSPORT_KIND_FIELD("submission"),
+	TRANSPORT_KIND_FIELD("submissions"),
+	TRANSPORT_KIND_FIELD("socks5"),
+	{ .key = "auth-user", .kind = MF_CONF_KIND_STRING, .max = 255,
+	  .offset = offsetof(struct mf_transport, auth_user) },
+	{ .key = "auth-password-file", .kind = MF_CONF_KIND_PATH, .max = 4096,
+	  .offset = offsetof(struct mf_transport, auth_password_file) },
+	{ .key = "auth-mechanism", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1,
+	  .max_values = 1, .custom = field_auth_mechanism },
+	{ .key = "tls-verify", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1, .max_values = 1,
+	  .custom = field_tls_verify },
+	{ .key = "tls-ca-file", .kind = MF_CONF_KIND_PATH, .max = 4096,
+	  .offset = offsetof(struct mf_transport, tls_ca_file) },
+	{ .key = "socks5-user", .kind = MF_CONF_KIND_STRING, .max = 255,
+	  .offset = offsetof(struct mf_transport, socks5_user) },
+	{ .key = "socks5-password-file", .kind = MF_CONF_KIND_PATH, .max = 4096,
+	  .offset = offsetof(struct mf_transport, socks5_password_file) },
+	{ .key = NULL },
+};
+
+static int field_transport(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			   const char *path, void *base, const char **error_r)
+{
+	struct mf_domains *d = base;
+	const char *name = node->values[0];
+	struct mf_transport *t;
+	char *sub;
+
+	if (check_name(name, "transport", error_r) < 0)
+		return -1;
+	if (strcmp(name, "direct") == 0 || strcmp(name, "local") == 0) {
+		*error_r = mf_errorf("%s is a built-in transport", name);
+		return -1;
+	}
+	if (d->transports_count >= MF_DOMAINS_TRANSPORTS_MAX) {
+		*error_r = mf_errorf("too many transports (max %d)", MF_DOMAINS_TRANSPORTS_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < d->transports_count; i++) {
+		if (strcmp(d->transports[i].name, name) == 0) {
+			*error_r = mf_errorf("duplicate transport %s (first at line %u)", name,
+					     d->transports[i].line);
+			return -1;
+		}
+	}
+	t = grow(&d->transports, &d->transports_count, sizeof(*t));
+	t->name = mf_xstrdup(name);
+	t->line = node->line;
+	sub = mf_xasprintf("%s[%s]", path, name);
+	mf_conf_walk_block(walk, node, sub, transport_fields, t);
+	free(sub);
+	return 0;
+}
+
 static const struct mf_conf_field domain_fields[] = {
 	{ .key = "description", .kind = MF_CONF_KIND_STRING, .max = MF_DOMAINS_TEXT_MAX,
 	  .offset = offsetof(struct mf_domain, description) },
@@ -360,6 +610,7 @@ static const struct mf_conf_field domain_fields[] = {
 	{ .key = "localpart-case-sensitive", .kind = MF_CONF_KIND_BOOL,
 	  .offset = offsetof(struct mf_domain, localpart_case_sensitive) },
 	{ .key = "dkim", .kind = MF_CONF_KIND_BLOCK, .children = dkim_fields },
+	ROUTE_FIELD(field_domain_route),
 	{ .key = NULL },
 };
 
@@ -439,6 +690,9 @@ static const struct mf_conf_field account_fields[] = {
 	  .offset = offsetof(struct mf_account, max_first_time_recipients_per_day) },
 	{ .key = "login-disabled", .kind = MF_CONF_KIND_STRING, .max = MF_DOMAINS_TEXT_MAX,
 	  .offset = offsetof(struct mf_account, login_disabled) },
+	{ .key = "keep-retired-messages", .kind = MF_CONF_KIND_DURATION,
+	  .offset = offsetof(struct mf_account, keep_retired_messages_ms) },
+	ROUTE_FIELD(field_account_route),
 	{ .key = NULL },
 };
 
@@ -546,6 +800,10 @@ static const struct mf_conf_field top_fields[] = {
 	  .children = account_fields, .min_values = 1, .max_values = 1, .custom = field_account },
 	{ .key = "alias", .kind = MF_CONF_KIND_CUSTOM, .flags = MF_CONF_F_REPEAT,
 	  .children = alias_fields, .min_values = 1, .max_values = 1, .custom = field_alias },
+	{ .key = "transport", .kind = MF_CONF_KIND_CUSTOM, .flags = MF_CONF_F_REPEAT,
+	  .children = transport_fields, .min_values = 1, .max_values = 1,
+	  .custom = field_transport },
+	ROUTE_FIELD(field_top_route),
 	{ .key = NULL },
 };
 
@@ -604,8 +862,72 @@ static char *owner_path(const struct mf_domains *d, const struct mf_domains_inde
 	return mf_xasprintf("alias[%s]", d->aliases[e->owner].address.address);
 }
 
+static void check_routes(const struct mf_domains *d, const struct mf_route *routes,
+			 size_t count, const char *file, const char *path,
+			 struct mf_conf_errors *errors)
+{
+	for (size_t i = 0; i < count; i++) {
+		const char *t = routes[i].transport;
+		if (strcmp(t, "direct") != 0 && strcmp(t, "local") != 0 &&
+		    mf_domains_find_transport(d, t) == NULL)
+			mf_conf_errors_add(errors, file, routes[i].line, path,
+					   "no transport named %s", t);
+	}
+}
+
+static void check_transports(const struct mf_domains *d, const char *file,
+			     struct mf_conf_errors *errors)
+{
+	for (size_t i = 0; i < d->transports_count; i++) {
+		const struct mf_transport *t = &d->transports[i];
+		char *path = mf_xasprintf("transport[%s]", t->name);
+		bool auth = t->auth_user != NULL || t->auth_password_file != NULL;
+		if (!t->kind_set)
+			mf_conf_errors_add(errors, file, t->line, path,
+					   "want one of smtp, submission, submissions or socks5 "
+					   "HOST:PORT");
+		else if (t->kind == MF_TRANSPORT_SOCKS5 && auth)
+			mf_conf_errors_add(errors, file, t->line, path,
+					   "auth-user/auth-password-file are for smtp and "
+					   "submission(s); a SOCKS5 proxy takes socks5-user");
+		else if ((t->kind == MF_TRANSPORT_SUBMISSION || t->kind == MF_TRANSPORT_SUBMISSIONS) &&
+			 t->auth_user == NULL)
+			mf_conf_errors_add(errors, file, t->line, path,
+					   "submission needs auth-user and auth-password-file");
+		if ((t->auth_user == NULL) != (t->auth_password_file == NULL))
+			mf_conf_errors_add(errors, file, t->line, path,
+					   "auth-user and auth-password-file go together");
+		if ((t->socks5_user != NULL || t->socks5_password_file != NULL) &&
+		    t->kind_set && t->kind != MF_TRANSPORT_SOCKS5)
+			mf_conf_errors_add(errors, file, t->line, path,
+					   "socks5-user is only for socks5 transports");
+		if (t->kind_set && t->kind == MF_TRANSPORT_SOCKS5 &&
+		    (t->tls_verify_set || t->tls_ca_file != NULL))
+			mf_conf_errors_add(errors, file, t->line, path,
+					   "tls-verify and tls-ca-file are for smtp and "
+					   "submission(s)");
+		if ((t->socks5_user == NULL) != (t->socks5_password_file == NULL))
+			mf_conf_errors_add(errors, file, t->line, path,
+					   "socks5-user and socks5-password-file go together");
+		free(path);
+	}
+	check_routes(d, d->routes, d->routes_count, file, "route", errors);
+	for (size_t i = 0; i < d->domains_count; i++) {
+		char *path = mf_xasprintf("domain[%s].route", d->domains[i].name);
+		check_routes(d, d->domains[i].routes, d->domains[i].routes_count, file, path, errors);
+		free(path);
+	}
+	for (size_t i = 0; i < d->accounts_count; i++) {
+		char *path = mf_xasprintf("account[%s].route", d->accounts[i].name);
+		check_routes(d, d->accounts[i].routes, d->accounts[i].routes_count, file, path,
+			     errors);
+		free(path);
+	}
+}
+
 static void check_references(struct mf_domains *d, const char *file, struct mf_conf_errors *errors)
 {
+	check_transports(d, file, errors);
 	for (size_t i = 0; i < d->domains_count; i++) {
 		struct mf_domain *dom = &d->domains[i];
 		for (size_t j = 0; j < dom->sign_count; j++) {
@@ -794,6 +1116,49 @@ const struct mf_account *mf_domains_find_account(const struct mf_domains *d, con
 		if (strcmp(d->accounts[i].name, name) == 0)
 			return &d->accounts[i];
 	return NULL;
+}
+
+const struct mf_transport *mf_domains_find_transport(const struct mf_domains *d,
+						     const char *name)
+{
+	for (size_t i = 0; i < d->transports_count; i++)
+		if (strcmp(d->transports[i].name, name) == 0)
+			return &d->transports[i];
+	return NULL;
+}
+
+static const struct mf_route *route_match(const struct mf_route *routes, size_t count,
+					  const char *from_domain, const char *to_domain,
+					  unsigned attempt)
+{
+	for (size_t i = 0; i < count; i++) {
+		const struct mf_route *r = &routes[i];
+		if (r->from_domain != NULL && strcasecmp(r->from_domain, from_domain) != 0)
+			continue;
+		if (r->to_domain != NULL && strcasecmp(r->to_domain, to_domain) != 0)
+			continue;
+		if (attempt < r->min_attempt)
+			continue;
+		return r;
+	}
+	return NULL;
+}
+
+const struct mf_route *mf_domains_route(const struct mf_domains *d, const char *account,
+					const char *from_domain, const char *to_domain,
+					unsigned attempt)
+{
+	const struct mf_account *a = account != NULL ? mf_domains_find_account(d, account) : NULL;
+	const struct mf_domain *dom = mf_domains_find_domain(d, from_domain);
+	const struct mf_route *r = NULL;
+
+	if (a != NULL)
+		r = route_match(a->routes, a->routes_count, from_domain, to_domain, attempt);
+	if (r == NULL && dom != NULL)
+		r = route_match(dom->routes, dom->routes_count, from_domain, to_domain, attempt);
+	if (r == NULL)
+		r = route_match(d->routes, d->routes_count, from_domain, to_domain, attempt);
+	return r;
 }
 
 static bool resolve_key(const struct mf_domains *d, const char *localpart, const char *domain,

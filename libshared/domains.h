@@ -56,6 +56,8 @@ struct mf_domain {
 	char **sign;              /* selector names to sign with, in order */
 	size_t sign_count;
 	unsigned sign_line;
+	struct mf_route *routes;  /* for mail from this domain */
+	size_t routes_count;
 	unsigned line;
 };
 
@@ -64,6 +66,69 @@ struct mf_domains_address {
 	char *address;    /* "localpart@domain" (mf_address_format), "@domain" for a catch-all */
 	char *localpart;  /* unquoted NFC; "" for a catch-all */
 	char *domain;     /* lower-case A-labels */
+	unsigned line;
+};
+
+/* --- outgoing routes and transports ---
+ *
+ *   transport NAME {
+ *       smtp HOST:PORT          a smarthost (relay), opportunistic STARTTLS
+ *     | submission HOST:PORT    a third party, STARTTLS required, AUTH
+ *     | submissions HOST:PORT   a third party, implicit TLS, AUTH
+ *     | socks5 HOST:PORT        direct delivery through a SOCKS5 proxy
+ *       auth-user USER              smtp (optional), submission(s) (required)
+ *       auth-password-file PATH     its password (first line), read per delivery
+ *       auth-mechanism plain|login  default plain
+ *       tls-verify yes|no           check the relay's certificate and name;
+ *                                   default yes when authenticating
+ *       tls-ca-file PATH            CAs for tls-verify; default the system's
+ *       socks5-user USER            RFC 1929, optional
+ *       socks5-password-file PATH
+ *   }
+ *   route [from-domain D] [to-domain D] [min-attempt N] transport NAME
+ *
+ * Routes are allowed at the top level and inside account and domain
+ * blocks; for each attempt, the account's routes, then those of the
+ * sender's domain, then the top-level ones are tried, the first match
+ * wins; without a match the delivery is direct.  NAME "direct" is direct
+ * delivery; "local" is the embedded default's loop-back. */
+#define MF_DOMAINS_TRANSPORTS_MAX 64
+#define MF_DOMAINS_ROUTES_MAX 256        /* in one block */
+#define MF_DOMAINS_ROUTE_ATTEMPT_MAX 1000
+
+enum mf_transport_kind {
+	MF_TRANSPORT_SMTP,
+	MF_TRANSPORT_SUBMISSION,
+	MF_TRANSPORT_SUBMISSIONS,
+	MF_TRANSPORT_SOCKS5,
+};
+
+enum mf_transport_auth {
+	MF_TRANSPORT_AUTH_PLAIN,
+	MF_TRANSPORT_AUTH_LOGIN,
+};
+
+struct mf_transport {
+	char *name;
+	enum mf_transport_kind kind;
+	bool kind_set;
+	struct mf_conf_hostport addr;   /* host name or IP literal */
+	char *auth_user;                /* NULL: no AUTH */
+	char *auth_password_file;       /* resolved path */
+	enum mf_transport_auth auth_mechanism;
+	bool tls_verify;                /* see tls_verify_set */
+	bool tls_verify_set;            /* false: verify when authenticating */
+	char *tls_ca_file;              /* NULL: the system's store */
+	char *socks5_user;              /* NULL: no RFC 1929 authentication */
+	char *socks5_password_file;
+	unsigned line;
+};
+
+struct mf_route {
+	char *from_domain;    /* lower-case A-labels; NULL: any */
+	char *to_domain;
+	unsigned min_attempt; /* 0: any attempt */
+	char *transport;      /* a transport name, "direct" or "local" */
 	unsigned line;
 };
 
@@ -78,6 +143,9 @@ struct mf_account {
 	uint64_t max_outgoing_messages_per_day;      /* 0: unlimited; default 1000 */
 	uint64_t max_first_time_recipients_per_day;  /* 0: unlimited; default 200 */
 	char *login_disabled;  /* NULL: logins allowed; else the message shown */
+	uint64_t keep_retired_messages_ms;  /* queue history; 0: the queue's default */
+	struct mf_route *routes;
+	size_t routes_count;
 	unsigned line;
 };
 
@@ -101,6 +169,10 @@ struct mf_domains {
 	size_t accounts_count;
 	struct mf_alias *aliases;
 	size_t aliases_count;
+	struct mf_transport *transports;
+	size_t transports_count;
+	struct mf_route *routes;  /* top-level */
+	size_t routes_count;
 	/* private */
 	struct mf_domains_index_entry *index;  /* addresses, sorted by key */
 	size_t index_count;
@@ -155,6 +227,16 @@ enum mf_domains_dest_kind mf_domains_resolve(const struct mf_domains *d, const c
  * error_r (from mf_errorf) when the address does not parse. */
 int mf_domains_resolve_address(const struct mf_domains *d, const char *address,
 			       struct mf_domains_dest *dest_r, const char **error_r);
+
+const struct mf_transport *mf_domains_find_transport(const struct mf_domains *d,
+						     const char *name);
+/* The route for one delivery attempt (1 for the first): the account's
+ * routes (account may be NULL or unknown), then from_domain's, then the
+ * top-level ones; domains lower-case A-labels.  Returns the first match or
+ * NULL (direct delivery). */
+const struct mf_route *mf_domains_route(const struct mf_domains *d, const char *account,
+					const char *from_domain, const char *to_domain,
+					unsigned attempt);
 
 /* --- the process-wide current snapshot --- */
 

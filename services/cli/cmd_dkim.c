@@ -22,7 +22,6 @@
 #include "fsutil.h"
 #include "keygen.h"
 
-#define CLI_DKIM_NEW_KEYS 4
 #define CLI_DKIM_DOMAINS_MAX (16 * 1024 * 1024)
 /* A DNS TXT character-string holds at most 255 octets (RFC 1035 3.3). */
 #define CLI_DKIM_TXT_CHUNK 255
@@ -34,17 +33,9 @@ static const char dkim_usage[] =
 	"  the first of each when it signed with nothing yet.  Publish the printed\n"
 	"  records before signing with a new selector.\n";
 
-struct new_key {
-	char selector[64];
-	enum mf_keygen_algorithm alg;
-	char *rel_path;   /* as written in domains.conf: dkim/<domain>-<selector>.pem */
-	char *path;       /* absolute, for writing */
-	char *record;
-};
-
 struct add_edit {
 	const char *domain;  /* A-labels */
-	struct new_key *keys;
+	struct cli_dkim_key *keys;
 	size_t count;
 	bool set_sign;       /* out: the sign list was set */
 };
@@ -189,14 +180,78 @@ static void publish_changed(const char *conf_path)
 	cli_bus_close(&config, &bus);
 }
 
-static bool selector_taken(const struct mf_domain *dom, const char *name,
-			   const struct new_key *keys, size_t n)
+int cli_dkim_generate(const char *dir, const char *domain, time_t now,
+		      bool (*taken)(const char *selector, void *ctx), void *ctx,
+		      struct cli_dkim_key keys[CLI_DKIM_NEW_KEYS], const char **error_r)
 {
+	char *keydir = mf_xasprintf("%s/dkim", dir);
+	struct tm tm;
+	char date[40], letter = 'a';
+	size_t written = 0;
+	int ret = -1;
+
+	memset(keys, 0, sizeof(*keys) * CLI_DKIM_NEW_KEYS);
+	if (mf_fs_mkdirs(keydir, 0700, error_r) < 0)
+		goto out;
+	/* Selectors named by date and a letter: rotation gets fresh names and
+	 * DNS caches never mix an old key with a new one. */
+	gmtime_r(&now, &tm);
+	snprintf(date, sizeof(date), "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+	for (size_t i = 0; i < CLI_DKIM_NEW_KEYS; i++) {
+		struct cli_dkim_key *k = &keys[i];
+		/* Letters go up, so the new keys never collide with each other. */
+		do {
+			if (letter > 'z') {
+				*error_r = "no free selector names left for today";
+				goto out;
+			}
+			snprintf(k->selector, sizeof(k->selector), "%s%c", date, letter++);
+		} while (taken != NULL && taken(k->selector, ctx));
+		k->alg = i < CLI_DKIM_NEW_KEYS / 2 ? MF_KEYGEN_ED25519 : MF_KEYGEN_RSA2048;
+		k->rel_path = mf_xasprintf("dkim/%s-%s.pem", domain, k->selector);
+		k->path = mf_xasprintf("%s/%s", dir, k->rel_path);
+		if (mf_keygen_write(k->path, k->alg, error_r) < 0 ||
+		    (k->record = mf_keygen_dkim_record(k->path, error_r)) == NULL) {
+			if (access(k->path, F_OK) == 0)
+				written++;
+			goto out;
+		}
+		written++;
+	}
+	ret = 0;
+out:
+	if (ret < 0) {
+		for (size_t i = 0; i < written; i++)
+			unlink(keys[i].path);
+		cli_dkim_keys_free(keys);
+	}
+	free(keydir);
+	return ret;
+}
+
+void cli_dkim_keys_unlink(struct cli_dkim_key keys[CLI_DKIM_NEW_KEYS])
+{
+	for (size_t i = 0; i < CLI_DKIM_NEW_KEYS; i++)
+		if (keys[i].path != NULL)
+			unlink(keys[i].path);
+}
+
+void cli_dkim_keys_free(struct cli_dkim_key keys[CLI_DKIM_NEW_KEYS])
+{
+	for (size_t i = 0; i < CLI_DKIM_NEW_KEYS; i++) {
+		free(keys[i].rel_path);
+		free(keys[i].path);
+		free(keys[i].record);
+		keys[i].rel_path = keys[i].path = keys[i].record = NULL;
+	}
+}
+
+static bool selector_taken(const char *name, void *ctx)
+{
+	const struct mf_domain *dom = ctx;
+
 	for (size_t i = 0; i < dom->selectors_count; i++)
 		if (strcmp(dom->selectors[i].name, name) == 0)
-			return true;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(keys[i].selector, name) == 0)
 			return true;
 	return false;
 }
@@ -206,15 +261,12 @@ static int dkim_add(const char *conf_path, const char *domain_arg)
 	struct mf_config *config = NULL;
 	struct mf_domains *domains = NULL;
 	const struct mf_domain *dom;
-	struct new_key keys[CLI_DKIM_NEW_KEYS];
+	struct cli_dkim_key keys[CLI_DKIM_NEW_KEYS];
 	struct add_edit edit = { 0 };
-	char *ascii = NULL, *unicode = NULL, *dir = NULL, *keydir = NULL;
+	char *ascii = NULL, *unicode = NULL, *dir = NULL;
 	const char *err;
-	size_t written = 0;
+	bool have_keys = false;
 	int ret = 1;
-	time_t now = time(NULL);
-	struct tm tm;
-	char date[40];
 
 	memset(keys, 0, sizeof(keys));
 	if (mf_config_load(config_path(conf_path), &config, &err) < 0) {
@@ -234,37 +286,11 @@ static int dkim_add(const char *conf_path, const char *domain_arg)
 		goto out;
 	}
 	dir = mf_conf_dirname(config->domains_file);
-	keydir = mf_xasprintf("%s/dkim", dir);
-	if (mf_fs_mkdirs(keydir, 0700, &err) < 0) {
+	if (cli_dkim_generate(dir, ascii, time(NULL), selector_taken, (void *)dom, keys, &err) < 0) {
 		fprintf(stderr, "mailfleet dkim add: %s\n", err);
 		goto out;
 	}
-	/* Selectors named by date and a letter: rotation gets fresh names and
-	 * DNS caches never mix an old key with a new one. */
-	gmtime_r(&now, &tm);
-	snprintf(date, sizeof(date), "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-	char letter = 'a';
-	for (size_t i = 0; i < CLI_DKIM_NEW_KEYS; i++) {
-		struct new_key *k = &keys[i];
-		do {
-			if (letter > 'z') {
-				fprintf(stderr, "mailfleet dkim add: no free selector names left for today\n");
-				goto out;
-			}
-			snprintf(k->selector, sizeof(k->selector), "%s%c", date, letter++);
-		} while (selector_taken(dom, k->selector, keys, i));
-		k->alg = i < 2 ? MF_KEYGEN_ED25519 : MF_KEYGEN_RSA2048;
-		k->rel_path = mf_xasprintf("dkim/%s-%s.pem", ascii, k->selector);
-		k->path = mf_xasprintf("%s/%s", dir, k->rel_path);
-		if (mf_keygen_write(k->path, k->alg, &err) < 0 ||
-		    (k->record = mf_keygen_dkim_record(k->path, &err)) == NULL) {
-			fprintf(stderr, "mailfleet dkim add: %s\n", err);
-			if (access(k->path, F_OK) == 0)
-				written++;
-			goto out;
-		}
-		written++;
-	}
+	have_keys = true;
 	edit.domain = ascii;
 	edit.keys = keys;
 	edit.count = CLI_DKIM_NEW_KEYS;
@@ -272,7 +298,7 @@ static int dkim_add(const char *conf_path, const char *domain_arg)
 		fprintf(stderr, "mailfleet dkim add: %s\n", err);
 		goto out;
 	}
-	written = 0;  /* the keys stay: domains.conf names them */
+	have_keys = false;  /* the keys stay: domains.conf names them */
 	printf("added selectors %s %s (ed25519) and %s %s (rsa-2048) to %s in %s\n",
 	       keys[0].selector, keys[1].selector, keys[2].selector, keys[3].selector, ascii,
 	       config->domains_file);
@@ -288,15 +314,10 @@ static int dkim_add(const char *conf_path, const char *domain_arg)
 	ret = 0;
 out:
 	/* Keys nobody references are removed again. */
-	for (size_t i = 0; i < written; i++)
-		unlink(keys[i].path);
-	for (size_t i = 0; i < CLI_DKIM_NEW_KEYS; i++) {
-		free(keys[i].rel_path);
-		free(keys[i].path);
-		free(keys[i].record);
-	}
+	if (have_keys)
+		cli_dkim_keys_unlink(keys);
+	cli_dkim_keys_free(keys);
 	free(dir);
-	free(keydir);
 	free(ascii);
 	free(unicode);
 	mf_domains_unref(&domains);

@@ -9,6 +9,35 @@
 #ifndef CLI_CMD_DKIM_H
 #define CLI_CMD_DKIM_H
 
+#include <stdbool.h>
+#include <time.h>
+
+#include "keygen.h"
+
+/* Keys a domain gets at once (dkim add, quickstart): two ed25519, then two
+ * rsa-2048; the first of each signs, the others wait for a rotation. */
+#define CLI_DKIM_NEW_KEYS 4
+
+struct cli_dkim_key {
+	char selector[64];
+	enum mf_keygen_algorithm alg;
+	char *rel_path;   /* as written in domains.conf: dkim/<domain>-<selector>.pem */
+	char *path;       /* dir/rel_path */
+	char *record;     /* the DNS TXT value, "v=DKIM1; k=...; p=..." */
+};
+
+/* Generates CLI_DKIM_NEW_KEYS keys for domain (A-labels) in dir/dkim
+ * (created, mode 0700; keys mode 0600), with selectors named after the
+ * date of now and a letter ("20261122a") that taken (may be NULL) does not
+ * report as used.  Returns 0 with keys filled (free with
+ * cli_dkim_keys_free), or -1 with error_r and no key file left behind. */
+int cli_dkim_generate(const char *dir, const char *domain, time_t now,
+		      bool (*taken)(const char *selector, void *ctx), void *ctx,
+		      struct cli_dkim_key keys[CLI_DKIM_NEW_KEYS], const char **error_r);
+/* Removes the key files (a later step failed and nothing names them). */
+void cli_dkim_keys_unlink(struct cli_dkim_key keys[CLI_DKIM_NEW_KEYS]);
+void cli_dkim_keys_free(struct cli_dkim_key keys[CLI_DKIM_NEW_KEYS]);
+
 /* argv[0] is "dkim".  Returns the exit code: 0 done, 1 failed, 2 usage. */
 int cli_cmd_dkim(int argc, char **argv);
 

@@ -1,7 +1,9 @@
 /* mailfleet quickstart: the first configuration for a new installation.
  *
  * Writes DIR/config/{mailfleet.conf,domains.conf}, a self-signed TLS
- * certificate, DKIM keys (ed25519 and rsa-2048), the account password and the
+ * certificate, DKIM keys (two ed25519 and two rsa-2048, made as `mailfleet
+ * dkim add` makes them: the first of each signs, the others are ready for
+ * a rotation), the account password and the
  * admin password (as scrypt hashes), and prints the passwords once.
  * With --local it writes the embedded default used by `make run`: loopback
  * only, ports +1000, outgoing mail delivered back to local accounts, and the
@@ -21,6 +23,7 @@
 
 #include "address.h"
 #include "buf.h"
+#include "cmd_dkim.h"
 #include "fsutil.h"
 #include "keygen.h"
 #include "password.h"
@@ -34,8 +37,7 @@ struct quickstart {
 	const char *domain;
 	const char *account;
 	char *confdir;
-	char selector_ed[16];
-	char selector_rsa[16];
+	struct cli_dkim_key dkim[CLI_DKIM_NEW_KEYS];  /* ed25519, ed25519, rsa, rsa */
 };
 
 /* Ports: the standard ones, plus 1000 for the embedded default. */
@@ -97,6 +99,17 @@ static char *mailfleet_conf(const struct quickstart *q)
 		q->local ? "    # Outgoing mail goes back to local accounts: no internet.\n"
 			   "    local-delivery yes\n" : "",
 		admin_bind, 1086 + off,
+		q->local ?
+		"    # No DNS: the embedded default has no network, and waiting for\n"
+		"    # lookups to time out would hold every incoming message for\n"
+		"    # seconds.  Every lookup fails at once instead, so messages carry\n"
+		"    # the truth in Authentication-Results (spf, dmarc, iprev\n"
+		"    # temperror), never a made-up pass.  With network, resolve from\n"
+		"    # the root (add \"trust-anchor /usr/share/dns/root.key\", package\n"
+		"    # dns-root-data, for DNSSEC) or forward to a resolver:\n"
+		"    #   resolver recursive\n"
+		"    #   resolver forward 127.0.0.1@53\n"
+		"    resolver none\n" :
 		"    # DNS from the root servers, by dnsauth itself.  Without network\n"
 		"    # every lookup ends in a temporary error (SPF temperror), never in\n"
 		"    # a made-up answer.  Add \"trust-anchor /usr/share/dns/root.key\"\n"
@@ -111,22 +124,27 @@ static char *mailfleet_conf(const struct quickstart *q)
 
 static char *domains_conf(const struct quickstart *q)
 {
-	return mf_xasprintf(
+	struct mf_buf b;
+
+	mf_buf_init(&b, 0);
+	mf_buf_appendf(&b,
 		"# domains.conf: domains, accounts, addresses and aliases.\n"
 		"# Services reload it when it changes through the CLI or web admin;\n"
 		"# check hand edits with `mailfleet config check`.\n"
 		"\n"
 		"domain %s {\n"
 		"    catchall-separator +\n"
-		"    dkim {\n"
-		"        selector %s {\n"
-		"            algorithm ed25519\n"
-		"            key-file dkim/%s-%s.pem\n"
-		"        }\n"
-		"        selector %s {\n"
-		"            algorithm rsa\n"
-		"            key-file dkim/%s-%s.pem\n"
-		"        }\n"
+		"    dkim {\n", q->domain);
+	for (size_t i = 0; i < CLI_DKIM_NEW_KEYS; i++)
+		mf_buf_appendf(&b,
+			"        selector %s {\n"
+			"            algorithm %s\n"
+			"            key-file %s\n"
+			"        }\n", q->dkim[i].selector,
+			q->dkim[i].alg == MF_KEYGEN_ED25519 ? "ed25519" : "rsa", q->dkim[i].rel_path);
+	/* The first of each algorithm signs; the second pair is published
+	 * too, ready for a rotation. */
+	mf_buf_appendf(&b,
 		"        sign %s %s\n"
 		"    }\n"
 		"}\n"
@@ -135,10 +153,9 @@ static char *domains_conf(const struct quickstart *q)
 		"    domain %s\n"
 		"    address %s@%s\n"
 		"}\n",
-		q->domain, q->selector_ed, q->domain, q->selector_ed,
-		q->selector_rsa, q->domain, q->selector_rsa,
-		q->selector_ed, q->selector_rsa,
+		q->dkim[0].selector, q->dkim[CLI_DKIM_NEW_KEYS / 2].selector,
 		q->account, q->domain, q->account, q->domain);
+	return mf_buf_steal(&b);
 }
 
 /* Appends a TXT record, split into strings of at most 255 bytes: a longer
@@ -157,8 +174,7 @@ static void append_txt(struct mf_buf *b, const char *name, const char *value)
 /* The DNS records a new installation needs, in zone-file syntax.  Report
  * addresses (DMARC rua, TLSRPT rua) point at the first account until the
  * reports service has addresses of its own. */
-static char *dns_records(const struct quickstart *q, const struct tm *tm,
-			 const char *rec_ed, const char *rec_rsa)
+static char *dns_records(const struct quickstart *q, const struct tm *tm)
 {
 	const char *d = q->domain, *h = q->hostname;
 	char *name;
@@ -176,12 +192,11 @@ static char *dns_records(const struct quickstart *q, const struct tm *tm,
 	name = mf_xasprintf("%s.", h);
 	append_txt(&b, name, "v=spf1 a -all");
 	free(name);
-	name = mf_xasprintf("%s._domainkey.%s.", q->selector_ed, d);
-	append_txt(&b, name, rec_ed);
-	free(name);
-	name = mf_xasprintf("%s._domainkey.%s.", q->selector_rsa, d);
-	append_txt(&b, name, rec_rsa);
-	free(name);
+	for (size_t i = 0; i < CLI_DKIM_NEW_KEYS; i++) {
+		name = mf_xasprintf("%s._domainkey.%s.", q->dkim[i].selector, d);
+		append_txt(&b, name, q->dkim[i].record);
+		free(name);
+	}
 	mf_buf_appendf(&b,
 		"_dmarc.%s. TXT \"v=DMARC1; p=reject; rua=mailto:%s@%s\"\n"
 		"; MTA-STS (RFC 8461): raise the id whenever the policy changes.\n"
@@ -248,7 +263,7 @@ static int write_password_hash(const struct quickstart *q, const char *name,
 static int run(struct quickstart *q)
 {
 	char *conf = NULL, *domains = NULL, *path = NULL, *password = NULL, *admin = NULL;
-	char *rec_ed = NULL, *rec_rsa = NULL, *creds = NULL, *line = NULL, *records = NULL;
+	char *creds = NULL, *line = NULL, *records = NULL;
 	const char *err;
 	bool gen_pw, gen_admin;
 	int ret = 1;
@@ -256,19 +271,12 @@ static int run(struct quickstart *q)
 	struct tm tm;
 
 	gmtime_r(&now, &tm);
-	/* Selectors name the year of the key, so rotation gets new names. */
-	snprintf(q->selector_ed, sizeof(q->selector_ed), "%da", tm.tm_year + 1900);
-	snprintf(q->selector_rsa, sizeof(q->selector_rsa), "%db", tm.tm_year + 1900);
 
 	path = mf_xasprintf("%s/mailfleet.conf", q->confdir);
 	if (access(path, F_OK) == 0) {
 		fprintf(stderr, "mailfleet quickstart: %s exists already; not overwriting\n", path);
 		goto out;
 	}
-	free(path);
-	path = mf_xasprintf("%s/dkim", q->confdir);
-	if (mf_fs_mkdirs(path, 0700, &err) < 0)
-		goto fail;
 	free(path);
 	path = mf_xasprintf("%s/tls", q->confdir);
 	if (mf_fs_mkdirs(path, 0700, &err) < 0)
@@ -287,15 +295,9 @@ static int run(struct quickstart *q)
 		if (r < 0)
 			goto fail;
 	}
-	free(path);
-	path = mf_xasprintf("%s/dkim/%s-%s.pem", q->confdir, q->domain, q->selector_ed);
-	if (mf_keygen_write(path, MF_KEYGEN_ED25519, &err) < 0 ||
-	    (rec_ed = mf_keygen_dkim_record(path, &err)) == NULL)
-		goto fail;
-	free(path);
-	path = mf_xasprintf("%s/dkim/%s-%s.pem", q->confdir, q->domain, q->selector_rsa);
-	if (mf_keygen_write(path, MF_KEYGEN_RSA2048, &err) < 0 ||
-	    (rec_rsa = mf_keygen_dkim_record(path, &err)) == NULL)
+	/* Key files next to domains.conf, named as `mailfleet dkim add`
+	 * names them. */
+	if (cli_dkim_generate(q->confdir, q->domain, now, NULL, NULL, q->dkim, &err) < 0)
 		goto fail;
 
 	password = password_from("MAILFLEET_PASSWORD", &gen_pw);
@@ -327,7 +329,7 @@ static int run(struct quickstart *q)
 	printf("  admin password: %s%s\n", admin, gen_admin ? "" : " (from MAILFLEET_ADMIN_PASSWORD)");
 	if (!q->local) {
 		/* Kept in the config directory so they can be printed again. */
-		records = dns_records(q, &tm, rec_ed, rec_rsa);
+		records = dns_records(q, &tm);
 		if (write_conf_file(q, "dns-records.txt", records, 0644) < 0)
 			goto out;
 		printf("\nDNS records to create for %s (also in %s/dns-records.txt):\n%s",
@@ -343,8 +345,7 @@ out:
 	free(path);
 	free(password);
 	free(admin);
-	free(rec_ed);
-	free(rec_rsa);
+	cli_dkim_keys_free(q->dkim);
 	free(creds);
 	free(line);
 	free(records);

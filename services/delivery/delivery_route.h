@@ -1,59 +1,45 @@
-/* delivery_route: transports and the routes that choose them.
+/* delivery_route: which transport carries one delivery attempt.
  *
- * A transport spec names how a job goes out:
- *   "" or "direct"      MX lookup through dnsauth, then the MX hosts
- *   "smtp:HOST:PORT"    a relay (smarthost) at an IP literal, e.g.
- *                       "smtp:127.0.0.1:2525", "smtp:[::1]:25";
- *                       opportunistic STARTTLS, no authentication
- *   "local"             the embedded default: back to the sender's account
- *                       (special localparts simulate failures)
- * A route: "[from-domain=D] [to-domain=D] [min-attempt=N] transport=SPEC";
- * the first route whose conditions all hold wins.  The message's own
- * transport (queue.v1.admin.transport) comes before any route.  Until
- * domains.conf has route lines, routes come from the environment variable
- * MAILFLEET_DELIVERY_ROUTES, routes separated by ';'. */
+ * The message's own transport (set with queue.v1.admin.transport) comes
+ * first; otherwise the routes of domains.conf (mf_domains_route: the
+ * sending account's, then the sender domain's, then the top-level ones),
+ * evaluated again for every attempt, so "from the 4th attempt through a
+ * third party" works.  No match: direct delivery, or "local" in the
+ * embedded default.  Transport names: "direct", "local" (the embedded
+ * default's loop-back to the sender's account) and the transport blocks of
+ * domains.conf (smtp, submission, submissions, socks5). */
 #ifndef DELIVERY_ROUTE_H
 #define DELIVERY_ROUTE_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
-#define DELIVERY_ROUTES_MAX 256
-#define DELIVERY_TRANSPORT_HOST_MAX 255
+#include "domains.h"
 
 enum delivery_transport_kind {
 	DELIVERY_TRANSPORT_DIRECT,
-	DELIVERY_TRANSPORT_SMTP,
 	DELIVERY_TRANSPORT_LOCAL,
+	DELIVERY_TRANSPORT_SMTP,         /* smarthost */
+	DELIVERY_TRANSPORT_SUBMISSION,   /* STARTTLS + AUTH */
+	DELIVERY_TRANSPORT_SUBMISSIONS,  /* implicit TLS + AUTH */
+	DELIVERY_TRANSPORT_SOCKS5,       /* direct, through a proxy */
 };
 
 struct delivery_transport {
 	enum delivery_transport_kind kind;
-	char host[DELIVERY_TRANSPORT_HOST_MAX + 1];  /* SMTP: IP literal, no brackets */
-	unsigned port;
+	const char *name;                 /* for logs and results */
+	const struct mf_transport *conf;  /* NULL for direct and local; points into the
+					   * snapshot given to delivery_transport_select */
 };
 
-struct delivery_route {
-	char *from_domain;   /* NULL: any */
-	char *to_domain;
-	unsigned min_attempt;
-	char *transport;
-};
-
-/* Returns 0 with *t_r, or -1 with error_r. */
-int delivery_transport_parse(const char *spec, struct delivery_transport *t_r,
-			     const char **error_r);
-
-/* Parses ';'-separated routes; every transport is checked.  Returns 0 with
- * a new array (free with delivery_routes_free), or -1 with error_r naming
- * the route. */
-int delivery_routes_parse(const char *text, struct delivery_route **routes_r, size_t *count_r,
-			  const char **error_r);
-void delivery_routes_free(struct delivery_route **routes, size_t count);
-
-/* The first route that matches (domains compared without case), or NULL. */
-const struct delivery_route *delivery_route_match(const struct delivery_route *routes,
-						  size_t count, const char *from_domain,
-						  const char *to_domain, unsigned attempt);
+/* Chooses the transport for attempt (1 for the first) of a message from
+ * account (may be "") with sender domain from_domain to to_domain (lower
+ * case A-labels).  job_transport: the message's own, "" for none.  d may
+ * be NULL (no domains.conf loaded yet).  Returns 0 with *t_r (valid while
+ * d is), or -1 with error_r when a name is not a configured transport
+ * (the admin may have removed it since). */
+int delivery_transport_select(const struct mf_domains *d, const char *job_transport,
+			      const char *account, const char *from_domain, const char *to_domain,
+			      unsigned attempt, bool local_default, struct delivery_transport *t_r,
+			      const char **error_r);
 
 #endif

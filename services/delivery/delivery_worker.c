@@ -2,6 +2,7 @@
 #include "delivery_limit.h"
 #include "delivery_local.h"
 #include "delivery_mx.h"
+#include "delivery_transport.h"
 #include "smtp_client.h"
 #include "buf.h"
 #include "domains.h"
@@ -186,13 +187,16 @@ static void deliver_local_transport(struct delivery_ctx *ctx,
 	free(addrs);
 }
 
-/* One connection to ip (host is the name, for logs, SNI and DSNs).
- * Returns 0 when the server decided something, -1 when it could not be
- * used (error_r), 1 when the host is at its concurrency limit. */
+/* One connection to ip (host is the name, for logs, SNI and DSNs); tmpl
+ * carries a transport's settings (TLS, AUTH, SOCKS5), NULL for plain
+ * direct delivery.  Returns 0 when the server decided something, -1 when
+ * it could not be used (error_r), 1 when the host is at its concurrency
+ * limit. */
 static int deliver_host(struct delivery_ctx *ctx, struct job_run *run,
 			const Mailfleet__V1__DeliveryJob *job, const char *host, const char *ip,
-			unsigned port, struct smtp_client_rcpt *rcpts, size_t n,
-			struct smtp_client_info *info, const char **error_r)
+			unsigned port, const struct smtp_client_params *tmpl,
+			struct smtp_client_rcpt *rcpts, size_t n, struct smtp_client_info *info,
+			const char **error_r)
 {
 	struct smtp_client_params p;
 	char dest[DELIVERY_MX_NAME_MAX + 16];
@@ -211,7 +215,10 @@ static int deliver_host(struct delivery_ctx *ctx, struct job_run *run,
 		ret = 0;
 		goto out;
 	}
-	memset(&p, 0, sizeof(p));
+	if (tmpl != NULL)
+		p = *tmpl;
+	else
+		memset(&p, 0, sizeof(p));
 	p.host = host;
 	p.ip = ip;
 	p.port = port;
@@ -222,7 +229,8 @@ static int deliver_host(struct delivery_ctx *ctx, struct job_run *run,
 	p.requiretls = job->requiretls;
 	p.size = job->size;
 	p.msg_fd = fd;
-	p.tls = ctx->tls;
+	if (p.tls == NULL)
+		p.tls = ctx->tls;
 	p.timeout_ms = ctx->smtp_timeout_ms;
 	p.cid = job->cid;
 	p.progress = progress;
@@ -247,18 +255,39 @@ static void set_undecided(struct smtp_client_rcpt *rcpts, size_t n, bool perm, u
 			smtp_client_rcpt_set(&rcpts[i], false, perm, code, enhanced, text);
 }
 
-/* Relay: one host.  Returns 0, or 1 when it is at its concurrency limit. */
+/* Relay (smtp, submission, submissions): the configured host, each of its
+ * addresses until one answers.  Returns 0, or 1 when it is at its
+ * concurrency limit. */
 static int deliver_relay(struct delivery_ctx *ctx, struct job_run *run,
 			 const Mailfleet__V1__DeliveryJob *job, const struct delivery_transport *t,
-			 struct smtp_client_rcpt *rcpts, size_t n, struct smtp_client_info *info)
+			 const struct smtp_client_params *tmpl, struct smtp_client_rcpt *rcpts,
+			 size_t n, struct smtp_client_info *info)
 {
+	char addrs[DELIVERY_MX_ADDRS_MAX][64];
 	const char *error = "no answer";
-	int r = deliver_host(ctx, run, job, t->host, t->host, t->port, rcpts, n, info, &error);
+	char *last = NULL;
+	size_t na = delivery_transport_addresses(ctx->bus, t->conf->addr.host, job->cid, addrs,
+						 DELIVERY_MX_ADDRS_MAX, &error);
+	int r = -1;
 
-	if (r == 1)
-		return 1;
-	set_undecided(rcpts, n, false, 0, "", r < 0 ? error :
+	if (na == 0)
+		last = mf_xasprintf("transport %s: %s", t->name, error);
+	for (size_t a = 0; a < na; a++) {
+		r = deliver_host(ctx, run, job, t->conf->addr.host, addrs[a], t->conf->addr.port,
+				 tmpl, rcpts, n, info, &error);
+		if (r == 1) {
+			free(last);
+			return 1;
+		}
+		if (r == 0)
+			break;
+		free(last);
+		last = mf_xasprintf("transport %s: %s (%s): %s", t->name, t->conf->addr.host,
+				    addrs[a], error);
+	}
+	set_undecided(rcpts, n, false, 0, "", r < 0 && last != NULL ? last :
 		      "no answer for this recipient (connection lost)");
+	free(last);
 	return 0;
 }
 
@@ -266,7 +295,8 @@ static int deliver_relay(struct delivery_ctx *ctx, struct job_run *run,
  * every recipient has an answer (RFC 5321 5.1).  Returns 0, or 1 when the
  * hosts were all at their concurrency limit. */
 static int deliver_direct(struct delivery_ctx *ctx, struct job_run *run,
-			  const Mailfleet__V1__DeliveryJob *job, struct smtp_client_rcpt *rcpts,
+			  const Mailfleet__V1__DeliveryJob *job,
+			  const struct smtp_client_params *tmpl, struct smtp_client_rcpt *rcpts,
 			  size_t n, struct smtp_client_info *info, const char **host_r)
 {
 	static __thread struct delivery_mx mx;
@@ -296,7 +326,7 @@ static int deliver_direct(struct delivery_ctx *ctx, struct job_run *run,
 		}
 		for (size_t a = 0; a < na; a++) {
 			int r = deliver_host(ctx, run, job, mx.hosts[h], addrs[a], ctx->smtp_port,
-					     rcpts, n, info, &error);
+					     tmpl, rcpts, n, info, &error);
 			if (r == 1) {
 				busy = true;
 				break;  /* the host is busy: try the next one */
@@ -398,13 +428,18 @@ static void run_job(struct delivery_ctx *ctx, struct mf_bus_jsmsg *msg)
 	struct smtp_client_rcpt *rcpts = NULL;
 	struct smtp_client_info info;
 	struct delivery_transport t;
-	const char *spec, *error, *host = "";
+	struct delivery_transport_setup setup;
+	struct smtp_client_params tmpl;
+	struct mf_domains *domains = NULL;
+	const char *error, *host = "";
 	const uint8_t *data;
 	size_t len, n, pending = 0;
 	int64_t start = now_ms();
 	char *from_domain = NULL;
 
 	memset(&info, 0, sizeof(info));
+	memset(&setup, 0, sizeof(setup));
+	memset(&tmpl, 0, sizeof(tmpl));
 	data = mf_bus_jsmsg_data(msg, &len);
 	job = mailfleet__v1__delivery_job__unpack(NULL, len, data);
 	if (job == NULL || job->n_recipients == 0 || job->n_recipients > DELIVERY_JOB_RCPTS_MAX) {
@@ -432,30 +467,35 @@ static void run_job(struct delivery_ctx *ctx, struct mf_bus_jsmsg *msg)
 	deliver_own_domains(ctx, job, rcpts, n);
 
 	from_domain = domain_of(job->mail_from);
-	spec = job->transport;
-	if (*spec == '\0') {
-		const struct delivery_route *r = delivery_route_match(ctx->routes, ctx->nroutes,
-								      from_domain,
-								      job->recipient_domain,
-								      job->attempt);
-		spec = r != NULL ? r->transport : ctx->local_delivery ? "local" : "direct";
-	}
+	/* Routes are evaluated for each attempt against the current
+	 * domains.conf; the snapshot stays referenced while t points into it. */
+	domains = mf_domains_current();
 	for (size_t i = 0; i < n; i++)
 		pending += !rcpts[i].done;
 	if (pending == 0) {
 		/* Every recipient was one of ours. */
-	} else if (delivery_transport_parse(spec, &t, &error) < 0) {
-		for (size_t i = 0; i < n; i++)
-			if (!rcpts[i].done)
-				smtp_client_rcpt_set(&rcpts[i], false, false, 0, "", error);
+	} else if (delivery_transport_select(domains, job->transport, job->account, from_domain,
+					     job->recipient_domain, job->attempt,
+					     ctx->local_delivery, &t, &error) < 0) {
+		set_undecided(rcpts, n, false, 0, "", error);
 	} else if (t.kind == DELIVERY_TRANSPORT_LOCAL) {
 		deliver_local_transport(ctx, job, rcpts, n);
-	} else if (t.kind == DELIVERY_TRANSPORT_SMTP) {
-		host = t.host;
-		if (deliver_relay(ctx, &run, job, &t, rcpts, n, &info) == 1)
+	} else if (t.kind == DELIVERY_TRANSPORT_DIRECT) {
+		if (deliver_direct(ctx, &run, job, NULL, rcpts, n, &info, &host) == 1)
 			goto busy;
-	} else if (deliver_direct(ctx, &run, job, rcpts, n, &info, &host) == 1) {
-		goto busy;
+	} else if (delivery_transport_setup(ctx->bus, &t, job->cid, &setup, &tmpl, &error) < 0) {
+		char *txt = mf_xasprintf("transport %s: %s", t.name, error);
+		set_undecided(rcpts, n, false, 0, "", txt);
+		free(txt);
+	} else if (t.kind == DELIVERY_TRANSPORT_SOCKS5) {
+		mf_log_debug(PKG, job->cid, "direct delivery through a SOCKS5 proxy",
+			     "transport=%s proxy=%s", t.name, setup.socks5_ip);
+		if (deliver_direct(ctx, &run, job, &tmpl, rcpts, n, &info, &host) == 1)
+			goto busy;
+	} else {
+		host = t.conf->addr.host;
+		if (deliver_relay(ctx, &run, job, &t, &tmpl, rcpts, n, &info) == 1)
+			goto busy;
 	}
 
 	if (report(ctx, job, rcpts, n, &info, host, (uint64_t)(now_ms() - start)) == 0) {
@@ -472,6 +512,8 @@ busy:
 		    (long long)job->base_id);
 	(void)mf_bus_jsmsg_nak(msg, DELIVERY_BUSY_RETRY_MS, &error);
 out:
+	delivery_transport_setup_clear(&setup);
+	mf_domains_unref(&domains);
 	if (rcpts != NULL)
 		smtp_client_rcpts_clear(rcpts, job->n_recipients);
 	free(rcpts);

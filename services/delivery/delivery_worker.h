@@ -21,6 +21,8 @@
 #define DELIVERY_THREADS_DEFAULT 4
 #define DELIVERY_THREADS_MAX 64
 #define DELIVERY_ACK_WAIT_MS_DEFAULT 30000
+#define DELIVERY_ACK_WAIT_MS_MAX (3600 * 1000LL)
+#define DELIVERY_SMTP_TIMEOUT_MS_MAX (3600 * 1000U)
 #define DELIVERY_CONSUMER "workers"
 /* Recipients accepted in one job (the queue sends at most 100). */
 #define DELIVERY_JOB_RCPTS_MAX 1000
@@ -35,8 +37,6 @@ struct delivery_ctx {
 	char *hostname;
 	char *worker_name;
 	bool local_delivery;        /* the embedded default */
-	struct delivery_route *routes;
-	size_t nroutes;
 	unsigned nthreads;
 	int64_t ack_wait_ms;
 	unsigned smtp_timeout_ms;   /* 0: the client's default */

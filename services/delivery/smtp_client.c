@@ -1,4 +1,5 @@
 #include "smtp_client.h"
+#include "socks5.h"
 #include "buf.h"
 #include "error.h"
 #include "log.h"
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,6 +296,115 @@ static int starttls(struct conn *c, const char **error_r)
 	}
 }
 
+static void tls_info(const struct conn *c, struct smtp_client_info *info_r)
+{
+	snprintf(info_r->tls_version, sizeof(info_r->tls_version), "%s", mf_tls_version(c->ssl));
+	snprintf(info_r->tls_cipher, sizeof(info_r->tls_cipher), "%s", mf_tls_cipher(c->ssl));
+}
+
+static char *base64(const void *data, size_t len)
+{
+	char *out = mf_xmalloc(4 * ((len + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+/* Sends a line carrying credentials: traced only at traceauth. */
+static int send_secret(struct conn *c, const char *line, const char **error_r)
+{
+	struct mf_buf b;
+	int r;
+
+	mf_log_trace(PKG, c->cid, "C", MF_TRACE_AUTH, line, strlen(line));
+	mf_buf_init(&b, 0);
+	mf_buf_append_str(&b, line);
+	mf_buf_append(&b, "\r\n", 2);
+	r = conn_write(c, b.data, b.len, error_r);
+	explicit_bzero(b.data, b.len);
+	mf_buf_free(&b);
+	return r;
+}
+
+static int auth_failed(const struct smtp_client_reply *reply, const char **error_r)
+{
+	*error_r = mf_errorf("authentication failed: %u %s%s%s", reply->code, reply->enhanced,
+			     *reply->enhanced != '\0' ? " " : "", mf_buf_cstr(&reply->text));
+	return -1;
+}
+
+/* AUTH PLAIN with an initial response (RFC 4954 4, RFC 4616), or AUTH
+ * LOGIN.  A refusal leaves nothing decided: the message waits for the
+ * admin to fix the credentials rather than bouncing. */
+static int authenticate(struct conn *c, const struct smtp_client_ext *ext,
+			struct smtp_client_reply *reply, const char **error_r)
+{
+	const char *user = c->p->auth_user;
+	const char *pass = c->p->auth_password != NULL ? c->p->auth_password : "";
+	size_t ul = strlen(user), pl = strlen(pass);
+	char *b64 = NULL, *line = NULL;
+	int ret = -1;
+
+	if (ul > SMTP_CLIENT_AUTH_MAX || pl > SMTP_CLIENT_AUTH_MAX) {
+		*error_r = "AUTH: user name or password too long";
+		return -1;
+	}
+	if (!c->p->auth_login) {
+		char *msg = mf_xmalloc(ul + pl + 2);
+		if (!ext->auth_plain) {
+			*error_r = "the server does not offer AUTH PLAIN";
+			free(msg);
+			return -1;
+		}
+		msg[0] = '\0';
+		memcpy(msg + 1, user, ul);
+		msg[1 + ul] = '\0';
+		memcpy(msg + 2 + ul, pass, pl);
+		b64 = base64(msg, ul + pl + 2);
+		explicit_bzero(msg, ul + pl + 2);
+		free(msg);
+		line = mf_xasprintf("AUTH PLAIN %s", b64);
+		if (send_secret(c, line, error_r) < 0 || read_reply(c, reply, error_r) < 0)
+			goto out;
+	} else {
+		if (!ext->auth_login) {
+			*error_r = "the server does not offer AUTH LOGIN";
+			return -1;
+		}
+		if (send_cmd(c, error_r, "AUTH LOGIN") < 0 || read_reply(c, reply, error_r) < 0)
+			goto out;
+		if (reply->code != 334) {
+			ret = auth_failed(reply, error_r);
+			goto out;
+		}
+		b64 = base64(user, ul);
+		if (send_secret(c, b64, error_r) < 0 || read_reply(c, reply, error_r) < 0)
+			goto out;
+		if (reply->code != 334) {
+			ret = auth_failed(reply, error_r);
+			goto out;
+		}
+		explicit_bzero(b64, strlen(b64));
+		free(b64);
+		b64 = base64(pass, pl);
+		if (send_secret(c, b64, error_r) < 0 || read_reply(c, reply, error_r) < 0)
+			goto out;
+	}
+	if (reply->code != 235) {
+		ret = auth_failed(reply, error_r);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (b64 != NULL)
+		explicit_bzero(b64, strlen(b64));
+	if (line != NULL)
+		explicit_bzero(line, strlen(line));
+	free(b64);
+	free(line);
+	return ret;
+}
+
 /* EHLO, falling back to HELO on a 5xx (RFC 5321 3.2). */
 static int hello(struct conn *c, struct smtp_client_reply *reply, struct smtp_client_ext *ext,
 		 const char **error_r)
@@ -530,9 +641,28 @@ int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_r
 	c.cid = p->cid;
 	c.timeout_ms = p->timeout_ms;
 	smtp_client_reply_init(&reply);
-	c.fd = tcp_connect(p->ip, p->port, error_r);
-	if (c.fd < 0)
-		goto out;
+	if (p->socks5_ip != NULL) {
+		/* The proxy is the TCP peer; the tunnel goes to ip:port. */
+		c.fd = tcp_connect(p->socks5_ip, p->socks5_port, error_r);
+		if (c.fd < 0)
+			goto out;
+		if (socks5_connect(c.fd, p->ip, p->port, p->socks5_user, p->socks5_password,
+				   SMTP_CLIENT_CONNECT_TIMEOUT_MS, error_r) < 0)
+			goto out;
+	} else {
+		c.fd = tcp_connect(p->ip, p->port, error_r);
+		if (c.fd < 0)
+			goto out;
+	}
+	if (p->implicit_tls) {
+		if (p->tls == NULL) {
+			*error_r = "implicit TLS without a TLS context";
+			goto out;
+		}
+		if (starttls(&c, error_r) < 0)
+			goto out;
+		tls_info(&c, info_r);
+	}
 	if (read_reply(&c, &reply, error_r) < 0)
 		goto out;
 	if (reply.code != 220) {
@@ -541,7 +671,7 @@ int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_r
 	}
 	if (hello(&c, &reply, &ext, error_r) < 0)
 		goto out;
-	if (ext.starttls && p->tls != NULL) {
+	if (c.ssl == NULL && ext.starttls && p->tls != NULL) {
 		if (send_cmd(&c, error_r, "STARTTLS") < 0 || read_reply(&c, &reply, error_r) < 0)
 			goto out;
 		if (reply.code == 220) {
@@ -550,14 +680,20 @@ int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_r
 			c.rlen = c.roff = 0;
 			if (starttls(&c, error_r) < 0)
 				goto out;
-			snprintf(info_r->tls_version, sizeof(info_r->tls_version), "%s",
-				 mf_tls_version(c.ssl));
-			snprintf(info_r->tls_cipher, sizeof(info_r->tls_cipher), "%s",
-				 mf_tls_cipher(c.ssl));
+			tls_info(&c, info_r);
 			if (hello(&c, &reply, &ext, error_r) < 0)
 				goto out;
 		}
 	}
+	if (c.ssl == NULL && (p->require_tls || p->auth_user != NULL)) {
+		/* A password never goes in the clear, and a transport that asks
+		 * for TLS does not fall back (RFC 8314 for submission). */
+		*error_r = ext.starttls ? "STARTTLS was refused; this transport requires TLS" :
+			   "the server offers no STARTTLS; this transport requires TLS";
+		goto out;
+	}
+	if (p->auth_user != NULL && authenticate(&c, &ext, &reply, error_r) < 0)
+		goto out;
 	if (p->requiretls && (c.ssl == NULL || !ext.requiretls)) {
 		/* RFC 8689 4.2.1: never send such a message in the clear or to
 		 * a server that would not keep the requirement going. */

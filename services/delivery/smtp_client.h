@@ -14,6 +14,11 @@
  * - A server that answers MAIL with 5xx and closes: the 5xx is the result.
  * - A server that closes after the RCPT replies (pipelined DATA never
  *   answered): the RCPT replies are the results of those recipients.
+ * Transports other than direct delivery (delivery_transport.h) add:
+ * implicit TLS (submissions, RFC 8314 3.3), TLS required before AUTH
+ * (RFC 4954 4 forbids nothing, but a password never goes in the clear
+ * here), AUTH PLAIN (RFC 4616) or LOGIN as a client, and a SOCKS5 proxy
+ * (socks5.h) between us and the server.
  * - REQUIRETLS (RFC 8689): without TLS or without the extension at the
  *   server the message fails with 5.7.30.  The certificate is not verified
  *   yet (MTA-STS/DANE come later), which RFC 8689 4.2.1 also asks for. */
@@ -36,6 +41,8 @@
 /* Transactions per connection (guards against a server that answers 452
  * to every first RCPT). */
 #define SMTP_CLIENT_TX_MAX 50
+/* Bytes in a user name or password sent with AUTH. */
+#define SMTP_CLIENT_AUTH_MAX 1024
 
 struct smtp_client_rcpt {
 	const char *address;
@@ -66,6 +73,17 @@ struct smtp_client_params {
 	/* Called after each reply; a worker uses it to extend its job lease. */
 	void (*progress)(void *ctx);
 	void *progress_ctx;
+
+	/* Transports; all zero for plain direct delivery. */
+	bool implicit_tls;        /* TLS from the first byte (needs tls) */
+	bool require_tls;         /* no TLS after STARTTLS: the server is not usable */
+	const char *auth_user;    /* NULL: no AUTH; else TLS is required */
+	const char *auth_password;
+	bool auth_login;          /* LOGIN instead of PLAIN */
+	const char *socks5_ip;    /* NULL: connect directly */
+	unsigned socks5_port;
+	const char *socks5_user;  /* NULL: no RFC 1929 authentication */
+	const char *socks5_password;
 };
 
 struct smtp_client_info {

@@ -125,6 +125,23 @@ static bool keyword(const char *line, size_t len, const char *kw, const char **a
 	return true;
 }
 
+/* "AUTH PLAIN LOGIN ...": the mechanisms we can use as a client. */
+static void auth_mechs(const char *args, const char *end, struct smtp_client_ext *ext)
+{
+	while (args < end) {
+		const char *w;
+		while (args < end && (*args == ' ' || *args == '='))
+			args++;
+		w = args;
+		while (args < end && *args != ' ')
+			args++;
+		if (args - w == 5 && strncasecmp(w, "PLAIN", 5) == 0)
+			ext->auth_plain = true;
+		else if (args - w == 5 && strncasecmp(w, "LOGIN", 5) == 0)
+			ext->auth_login = true;
+	}
+}
+
 void smtp_client_ext_parse(const struct smtp_client_reply *r, struct smtp_client_ext *ext)
 {
 	const char *p = mf_buf_cstr(&r->text), *nl, *args;
@@ -149,6 +166,8 @@ void smtp_client_ext_parse(const struct smtp_client_reply *r, struct smtp_client
 			ext->requiretls = true;
 		else if (keyword(p, len, "DSN", &args))
 			ext->dsn = true;
+		else if (keyword(p, len, "AUTH", &args))
+			auth_mechs(args, p + len, ext);
 		else if (keyword(p, len, "SIZE", &args)) {
 			ext->size = true;
 			ext->size_max = strtoull(args, NULL, 10);

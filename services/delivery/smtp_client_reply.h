@@ -51,6 +51,8 @@ struct smtp_client_ext {
 	bool size;          /* RFC 1870 */
 	uint64_t size_max;  /* 0: no limit given */
 	unsigned rcptmax;   /* RFC 9422 LIMITS RCPTMAX; 0: none given */
+	bool auth_plain;    /* RFC 4954 AUTH with PLAIN (RFC 4616) */
+	bool auth_login;    /* ... with LOGIN (draft-murchison-sasl-login) */
 };
 
 /* Reads the extensions from a complete 250 reply to EHLO (its first line is

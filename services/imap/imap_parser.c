@@ -280,7 +280,13 @@ static int parse_literal(struct tok *t, struct imap_arg *arg)
 		return -1;
 	}
 	arg->type = IMAP_ARG_LITERAL;
-	arg->str = imap_pool_strndup(t->pool, t->p, (size_t)n);
+	if (n > IMAP_LITERAL_COPY_MAX) {
+		/* A big message is not copied a second time. */
+		arg->str = t->p;
+		arg->borrowed = true;
+	} else {
+		arg->str = imap_pool_strndup(t->pool, t->p, (size_t)n);
+	}
 	arg->len = (size_t)n;
 	t->p += n;
 	return 0;
@@ -478,11 +484,8 @@ int imap_parse_buffer(struct imap_pool *pool, const char *data, size_t len,
 int imap_parser_finish(struct imap_parser *parser, struct imap_pool *pool,
 		       struct imap_command *cmd_r, const char **error_r)
 {
-	int ret = imap_parse_buffer(pool, parser->cmd.data != NULL ? parser->cmd.data : "",
-				    parser->cmd.len, cmd_r, error_r);
-
-	imap_parser_reset(parser);
-	return ret;
+	return imap_parse_buffer(pool, parser->cmd.data != NULL ? parser->cmd.data : "",
+				 parser->cmd.len, cmd_r, error_r);
 }
 
 bool imap_arg_is_nil(const struct imap_arg *arg)
@@ -493,7 +496,7 @@ bool imap_arg_is_nil(const struct imap_arg *arg)
 bool imap_arg_is_string(const struct imap_arg *arg)
 {
 	return arg->type == IMAP_ARG_ATOM || arg->type == IMAP_ARG_QUOTED ||
-	       arg->type == IMAP_ARG_LITERAL;
+	       (arg->type == IMAP_ARG_LITERAL && !arg->borrowed);
 }
 
 bool imap_arg_atom_eq(const struct imap_arg *arg, const char *word)

@@ -31,6 +31,11 @@
 #define IMAP_LITERALS_MAX 64
 /* Parenthesised list nesting (SEARCH programs, BODYSTRUCTURE-like input). */
 #define IMAP_NESTING_MAX 32
+/* Literals up to this size are copied (NUL-terminated) into the pool;
+ * larger ones (an APPEND's message) are "borrowed": they point into the
+ * command's bytes, are not NUL-terminated, and are valid until the parser
+ * is reset (or the buffer given to imap_parse_buffer goes away). */
+#define IMAP_LITERAL_COPY_MAX 65536
 /* Arguments per list and at the top level. */
 #define IMAP_ARGS_MAX 4096
 /* Longest tag. */
@@ -45,11 +50,12 @@ enum imap_arg_type {
 
 struct imap_arg {
 	enum imap_arg_type type;
-	/* ATOM, QUOTED, LITERAL: the bytes, NUL-terminated (a literal may hold
-	 * NULs itself: use len). */
+	/* ATOM, QUOTED, LITERAL: the bytes, NUL-terminated unless borrowed (a
+	 * literal may hold NULs itself: use len). */
 	const char *str;
 	size_t len;
 	bool binary;       /* a ~{n} literal */
+	bool borrowed;     /* a literal longer than IMAP_LITERAL_COPY_MAX */
 	/* LIST: its elements. */
 	struct imap_arg *list;
 	size_t count;
@@ -107,7 +113,8 @@ void imap_parser_literal(struct imap_parser *parser, const void *data, size_t le
 const char *imap_parser_tag(struct imap_parser *parser, struct imap_pool *pool);
 
 /* Parses the collected command into cmd_r (allocated from pool).  Returns 0,
- * or -1 with error_r: the text for the BAD reply. */
+ * or -1 with error_r: the text for the BAD reply.  Borrowed literals point
+ * into the parser: call imap_parser_reset when the command is done. */
 int imap_parser_finish(struct imap_parser *parser, struct imap_pool *pool,
 		       struct imap_command *cmd_r, const char **error_r);
 
@@ -119,7 +126,8 @@ int imap_parse_buffer(struct imap_pool *pool, const char *data, size_t len,
 
 /* Helpers for command handlers. */
 bool imap_arg_is_nil(const struct imap_arg *arg);
-/* An astring: atom, quoted or literal (RFC 9051 9). */
+/* An astring: atom, quoted or literal (RFC 9051 9), usable as a C
+ * string (borrowed literals are not). */
 bool imap_arg_is_string(const struct imap_arg *arg);
 /* Case-insensitive comparison of an atom with word. */
 bool imap_arg_atom_eq(const struct imap_arg *arg, const char *word);

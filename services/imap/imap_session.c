@@ -752,6 +752,7 @@ static void session_loop(struct imap_session *s)
 		struct imap_command cmd;
 		const char *line, *err, *pending_tag;
 		ssize_t n;
+		int r;
 		enum imap_parser_result pr;
 
 		if (mf_conn_draining(s->conn)) {
@@ -821,7 +822,9 @@ static void session_loop(struct imap_session *s)
 			imap_pool_clear(s->pool);
 			continue;
 		}
-		if (imap_parser_finish(s->parser, s->pool, &cmd, &err) < 0) {
+		r = imap_parser_finish(s->parser, s->pool, &cmd, &err);
+		if (r < 0) {
+			imap_parser_reset(s->parser);
 			imap_out(s, "%s BAD %s\r\n", cmd.tag, err);
 			if (imap_flush(s) < 0)
 				return;
@@ -833,7 +836,9 @@ static void session_loop(struct imap_session *s)
 			imap_pool_clear(s->pool);
 			continue;
 		}
-		if (run_command(s, &cmd) < 0)
+		r = run_command(s, &cmd);
+		imap_parser_reset(s->parser);
+		if (r < 0)
 			return;
 		imap_pool_clear(s->pool);
 		set_limits(s);

@@ -6,6 +6,7 @@
 #include "queue_admin.h"
 #include "queue_ctx.h"
 #include "queue_dispatch.h"
+#include "queue_retired.h"
 #include "queue_schedule.h"
 #include "buf.h"
 #include "error.h"
@@ -16,11 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Environment overrides for tests: the lease, and the first backoff
- * (7.5 minutes makes a retry test slow). */
-#define QUEUE_LEASE_ENV "MAILFLEET_QUEUE_LEASE_MS"
-#define QUEUE_BACKOFF_ENV "MAILFLEET_QUEUE_BACKOFF_FIRST_MS"
 
 static struct queue_ctx queue;
 
@@ -58,8 +54,7 @@ static int start(struct mf_service *svc, const char **error_r)
 	const struct mf_config *cfg = mf_service_config(svc);
 	char *dir = mf_xasprintf("%s/queue", cfg->data_dir);
 	char *path = mf_xasprintf("%s/queue.db", dir);
-	const char *lease = getenv(QUEUE_LEASE_ENV);
-	const char *backoff = getenv(QUEUE_BACKOFF_ENV);
+	const struct mf_config_service *sc = &cfg->services[MF_SERVICE_QUEUE];
 	int ret = -1;
 
 	pthread_mutex_init(&queue.wake_lock, NULL);
@@ -67,11 +62,13 @@ static int start(struct mf_service *svc, const char **error_r)
 	pthread_mutex_init(&queue.seq_lock, NULL);
 	queue.bus = mf_service_bus(svc);
 	queue.hostname = mf_xstrdup(cfg->hostname);
-	queue.lease_ms = QUEUE_LEASE_MS_DEFAULT;
-	if (lease != NULL && atoll(lease) >= 1000)
-		queue.lease_ms = atoll(lease);
-	if (backoff != NULL && atoll(backoff) >= 100)
-		queue_schedule_set_backoff_first(atoll(backoff));
+	/* A lease shorter than a second would redispatch jobs that are still
+	 * being delivered. */
+	queue.lease_ms = sc->lease_ms >= 1000 ? (int64_t)sc->lease_ms : QUEUE_LEASE_MS_DEFAULT;
+	queue.retired_keep_ms = sc->retired_keep_ms > 0 ? (int64_t)sc->retired_keep_ms :
+				QUEUE_RETIRED_KEEP_MS;
+	if (sc->test_first_backoff_ms >= 100)
+		queue_schedule_set_backoff_first((int64_t)sc->test_first_backoff_ms);
 	if (mkdir(cfg->data_dir, 0750) < 0 && errno != EEXIST) {
 		*error_r = mf_errorf("queue: mkdir %s: %s", cfg->data_dir, strerror(errno));
 		goto out;

@@ -18,6 +18,7 @@ struct queue_ctx {
 	struct mf_bus *bus;
 	char *hostname;
 	int64_t lease_ms;          /* a job without a result by then is dispatched again */
+	int64_t retired_keep_ms;   /* history kept for accounts without their own setting */
 
 	pthread_mutex_t wake_lock;
 	pthread_cond_t wake_cond;

@@ -34,7 +34,7 @@ struct queue_decision {
 	bool dsn_success;         /* send a "relayed"/"delivered" DSN */
 };
 
-/* Changes the first backoff (tests; MAILFLEET_QUEUE_BACKOFF_FIRST_MS).
+/* Changes the first backoff (tests; queue { test-first-backoff }).
  * Call before any other thread uses the scheduler. */
 void queue_schedule_set_backoff_first(int64_t ms);
 

@@ -782,7 +782,9 @@ static void cmd_auth(struct session *s, const struct smtp_command *cmd)
 	}
 	if (strcmp(mech, "PLAIN") == 0) {
 		if (initial == NULL) {
-			reply(s, 334, NULL, "");  /* RFC 4954 4: an empty challenge */
+			/* RFC 4954 4: an empty challenge, "334 " */
+			smtp_reply_append(&s->out, 334, NULL, "");
+			flush(s);
 			if (s->quit || (r = sasl_read(s, &resp, &rlen)) < 0)
 				goto out;
 			if (r == 1) {

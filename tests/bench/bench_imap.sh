@@ -124,7 +124,7 @@ for i in $(seq 0 $((CONNS - 1))); do
 	echo "$BENCH_PASS" | MF account password "bench$i" >"$TMP/account.out" 2>&1 ||
 		{ cat "$TMP/account.out"; fail "account password bench$i"; }
 done
-mf_pids() { ps -o pid=,comm= --ppid "$RUN_PID" | awk '$2 != "sleep" { print $1 }'; }
+mf_pids() { bench_children "$RUN_PID" sleep; }
 run_server mailfleet "$P_IMAP" "bench{n}@localhost" mf_pids
 stop_embedded
 

@@ -110,7 +110,7 @@ m.logout()
 PY
 }
 mf_pids() {
-	ps -o pid=,comm= --ppid "$RUN_PID" | awk '$2 != "sleep" { print $1 }'
+	bench_children "$RUN_PID" sleep
 }
 mf_arrived() { # ACCOUNT
 	local n

@@ -82,11 +82,36 @@ bench_mem() {
 	echo "$rss $pss"
 }
 
+# "PID PPID COMM" of every process, from /proc in one pass (no procps
+# needed; processes that end meanwhile are skipped).  COMM may be cut at a
+# space: it is only compared with names without one.
+bench_procs() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk '{
+		pid = $1; c = $0; sub(/^[0-9]+ \(/, "", c); rest = c
+		sub(/\) .*$/, "", c); gsub(/ /, "_", c)
+		sub(/^.*\) /, "", rest); split(rest, a, " ")
+		print pid, a[2], c }'
+}
+
 # Process tree below (and including) PID.
 bench_tree() { # PID
-	local p=$1 c
-	echo "$p"
-	for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do bench_tree "$c"; done
+	bench_procs | awk -v root="$1" '
+		{ kids[$2] = kids[$2] " " $1 }
+		END {
+			n = 1; q[1] = root
+			for (i = 1; i <= n; i++) {
+				print q[i]
+				m = split(kids[q[i]], k, " ")
+				for (j = 1; j <= m; j++) q[++n] = k[j]
+			}
+		}'
+}
+
+# Direct children of PID, except those whose command is one of the
+# following names (e.g. "sleep" from a supervising shell loop).
+bench_children() { # PID [EXCEPT...]
+	local pid=$1; shift
+	bench_procs | awk -v p="$pid" -v except=" $* " '$2 == p && index(except, " " $3 " ") == 0 { print $1 }'
 }
 
 # bench_mem_sampler OUTFILE CMD-PRINTING-PIDS...: in the background, every

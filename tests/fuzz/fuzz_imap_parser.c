@@ -28,6 +28,8 @@ static void walk(struct imap_pool *pool, const struct imap_arg *args, size_t cou
 			walk(pool, a->list, a->count);
 			continue;
 		}
+		if (a->borrowed)
+			continue;
 		if (a->str[a->len] != '\0')
 			abort();
 		if (imap_seqset_parse(pool, a->str, &set, &err) == 0)
@@ -42,8 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_parser *parser = imap_parser_create();
 	struct imap_pool *pool = imap_pool_create();
-	struct imap_parser_limits lim = { .line_max = 1024, .literal_max = 4096,
-					  .command_max = 16384, .literal_minus = size > 0 && data[0] & 1 };
+	struct imap_parser_limits lim = { .line_max = 1024, .literal_max = 100000,
+					  .command_max = 200000, .literal_minus = size > 0 && data[0] & 1 };
 	const char *p = (const char *)data, *end = p + size, *err;
 	struct imap_command cmd;
 
@@ -68,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == IMAP_PARSE_COMPLETE) {
 			if (imap_parser_finish(parser, pool, &cmd, &err) == 0)
 				walk(pool, cmd.args, cmd.count);
+			imap_parser_reset(parser);
 			imap_pool_clear(pool);
 		}
 		if (r == IMAP_PARSE_FATAL)

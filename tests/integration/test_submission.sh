@@ -73,6 +73,24 @@ NEXT_S=$(date -u -d "$NEXT" +%s) || fail "next attempt time $NEXT"
 [ $((NEXT_S - $(date +%s))) -gt 3000 ] || { cat "$TMP/queue.out"; fail "held message due too early"; }
 ok "FUTURERELEASE: the HOLDFOR=3600 message is queued for about an hour from now"
 
+# What the queue got for it (read-only look at its database, for this test
+# only): the DSN parameters and the extra data from the removed headers.
+python3 - "$RUN/data/queue/queue.db" <<'PY' || fail "queue row of the held message"
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+rows = db.execute("SELECT base_id, mail_from, rcpt, dsn_notify, dsn_orcpt, dsn_envid, dsn_ret, "
+                  "has_8bit, message_id FROM msg WHERE attempts = 0").fetchall()
+assert len(rows) == 1, rows
+base, frm, rcpt, notify, orcpt, envid, ret, has8, mid = rows[0]
+assert (frm, rcpt) == ("mail@localhost", "mail@localhost"), rows
+assert (notify, orcpt, envid, ret, has8) == (4 | 8, "rfc822;mail@localhost", "e1", "HDRS", 1), rows
+assert mid.endswith("@localhost") and "<" not in mid, mid
+extra = dict(db.execute("SELECT key, value FROM extra WHERE msg_base = ?", (base,)).fetchall())
+assert extra == {"Order": "7", "Note": "café"}, extra
+print("queue row:", rows[0], extra)
+PY
+ok "DSN parameters and X-Mailfleet-Extra- data reached the queue"
+
 [ -z "$(find "$RUN/data/blobs/incoming" -type f 2>/dev/null)" ] || {
 	find "$RUN/data/blobs/incoming" -type f; fail "incoming blobs left"; }
 ok "no incoming blob left"

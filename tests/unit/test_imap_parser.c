@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include "buf.h"
 #include "services/imap/imap_parser.h"
@@ -137,6 +138,7 @@ static void test_literal_lines(void **state)
 	imap_parser_literal(p, "pw", 2);
 	assert_int_equal(imap_parser_line(p, "", 0, &spec, &err), IMAP_PARSE_COMPLETE);
 	assert_int_equal(imap_parser_finish(p, pool, &cmd, &err), 0);
+	imap_parser_reset(p);
 	assert_string_equal(cmd.name, "LOGIN");
 	assert_int_equal(cmd.count, 2);
 	assert_string_equal(cmd.args[0].str, "user");
@@ -147,6 +149,7 @@ static void test_literal_lines(void **state)
 			 IMAP_PARSE_COMPLETE);
 	assert_int_equal(imap_parser_finish(p, pool, &cmd, &err), 0);
 	assert_string_equal(cmd.args[1].str, "{4}");
+	imap_parser_reset(p);
 
 	/* Over the literal limit: a synchronising literal is refused... */
 	assert_int_equal(imap_parser_line(p, "c APPEND x {11}", 15, &spec, &err), IMAP_PARSE_ERROR);
@@ -179,6 +182,28 @@ static void test_literal_lines(void **state)
 	assert_int_equal(imap_parser_line(p, "f X {43}", 8, &spec, &err), IMAP_PARSE_ERROR);
 	assert_string_equal(err, "[TOOBIG] literal too large");
 
+	/* A big literal is borrowed from the command's bytes, not copied; it
+	 * is no C string. */
+	{
+		size_t big = IMAP_LITERAL_COPY_MAX + 1;
+		char *data = mf_xmalloc(big);
+		char hdr[64];
+		struct imap_parser_limits biglim = { .line_max = 100, .literal_max = big,
+						     .command_max = big + 100 };
+		memset(data, 'x', big);
+		imap_parser_set_limits(p, &biglim);
+		snprintf(hdr, sizeof(hdr), "h APPEND INBOX {%zu}", big);
+		assert_int_equal(imap_parser_line(p, hdr, strlen(hdr), &spec, &err), IMAP_PARSE_LITERAL);
+		imap_parser_literal(p, data, big);
+		assert_int_equal(imap_parser_line(p, "", 0, &spec, &err), IMAP_PARSE_COMPLETE);
+		assert_int_equal(imap_parser_finish(p, pool, &cmd, &err), 0);
+		assert_true(cmd.args[1].borrowed);
+		assert_int_equal(cmd.args[1].len, big);
+		assert_memory_equal(cmd.args[1].str, data, big);
+		assert_false(imap_arg_is_string(&cmd.args[1]));
+		imap_parser_reset(p);
+		free(data);
+	}
 	/* Literals per command. */
 	lim.command_max = 100000;
 	imap_parser_set_limits(p, &lim);

@@ -286,6 +286,12 @@ def test_messages():
     # LITERAL+: no continuation.
     u, t = c.ok("APPEND Work {%d+}\x00" % len(MSG2), [MSG2], what="APPEND with LITERAL+")
     uid2 = int(re.search(rb"APPENDUID \d+ (\d+)", t).group(1))
+    # A big message (its literal is not copied again inside the server).
+    big = b"From: big@example.com\r\nSubject: big\r\n\r\n" + b"".join(
+        b"line %07d of a big message.............................................\r\n" % i
+        for i in range(15000))
+    u, t = c.ok("APPEND Work {%d}\x00" % len(big), [big], what="APPEND of %d bytes" % len(big))
+    uid_big = int(re.search(rb"APPENDUID \d+ (\d+)", t).group(1))
     u, t = c.cmd("APPEND Missing {%d}\x00" % len(MSG2), [MSG2])
     check(t.startswith(b"NO [TRYCREATE]"), "APPEND to missing mailbox", t)
 
@@ -299,10 +305,16 @@ def test_messages():
 
     u, t = c.ok("SELECT Work")
     check(t.startswith(b"OK [READ-WRITE]"), "SELECT read-write", t)
-    check(find(u, r"^\* 2 EXISTS$"), "SELECT EXISTS", u)
+    check(find(u, r"^\* 3 EXISTS$"), "SELECT EXISTS", u)
     check(find(u, r"^\* OK \[UIDVALIDITY %d\]" % uidvalidity), "SELECT UIDVALIDITY", u)
-    check(find(u, r"^\* OK \[UIDNEXT %d\]" % (uid2 + 1)), "SELECT UIDNEXT", u)
+    check(find(u, r"^\* OK \[UIDNEXT %d\]" % (uid_big + 1)), "SELECT UIDNEXT", u)
     check(find(u, r"^\* OK \[PERMANENTFLAGS"), "SELECT PERMANENTFLAGS", u)
+    u, t = c.ok("UID FETCH %d (RFC822.SIZE BODY.PEEK[] BODY.PEEK[]<1000000.100>)" % uid_big)
+    check(len(u) == 1 and big in u[0] and b"RFC822.SIZE %d" % len(big) in u[0] and
+          b"BODY[]<1000000> {100}\r\n" + big[1000000:1000100] in u[0], "FETCH of the big message")
+    u, t = c.ok("UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid_big)
+    u, t = c.ok("EXPUNGE")
+    check(u == [b"* 3 EXPUNGE"], "big message expunged", u)
 
     u, t = c.ok("FETCH 1 (UID FLAGS RFC822.SIZE INTERNALDATE)")
     check(find(u, r'^\* 1 FETCH \(UID %d FLAGS \(\\Flagged \$Important\) RFC822.SIZE %d INTERNALDATE "14-May-2024 10:00:00 \+0000"\)$' % (uid1, len(MSG1))),

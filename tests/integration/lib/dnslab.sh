@@ -132,8 +132,12 @@ server:
 	trust-anchor-file: "$LAB_ANCHOR"
 	val-log-level: 2
 	local-zone: "127.in-addr.arpa." nodefault
-	# test. is a special-use name unbound answers itself (RFC 6761).
-	local-zone: "test." nodefault
+	# test. is a special-use name (RFC 6761): names under it that the lab
+	# does not serve get NXDOMAIN at once (rather than SERVFAIL after a
+	# timeout asking the root); the lab's own zones are passed through.
+	local-zone: "test." static
+	local-zone: "lab.test." transparent
+	local-zone: "dnsbl.test." transparent
 	domain-insecure: "127.in-addr.arpa."
 	domain-insecure: "dnsbl.test."
 	# Bogus answers must not be cached long, and nothing is prefetched.

@@ -90,7 +90,7 @@ elif check == "holdfor":
     expect("250", s.docmd("MAIL", "FROM:<%s> HOLDFOR=3600 BODY=8BITMIME RET=HDRS ENVID=e1" % USER), "HOLDFOR=3600")
     expect("250", s.docmd("RCPT", "TO:<mail@localhost> NOTIFY=FAILURE,DELAY ORCPT=rfc822;mail@localhost"), "RCPT DSN")
     expect("354", s.docmd("DATA"), "DATA")
-    s.send(msg("sub-held") + b".\r\n")
+    s.send(msg("sub-held", extra="X-Mailfleet-Extra-Order: 7\r\nX-Mailfleet-Extra-Note: =?utf-8?q?caf=C3=A9?=\r\n") + b".\r\n")
     expect("250", s.getreply(), "held message")
     s.quit()
 elif check == "bdat":
