@@ -18,8 +18,7 @@ say() { echo "podman-setup: $*" >&2; }
 
 # --- packages ---------------------------------------------------------------
 pkgs="podman podman-compose runc debootstrap uidmap fuse-overlayfs
-  containernetworking-plugins catatonit golang-go golang-github-masterminds-sprig-dev
-  golang-gopkg-yaml.v3-dev"
+  containernetworking-plugins catatonit curl"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -67,9 +66,11 @@ if $SUDO podman image exists "$BASE_IMAGE"; then
 	say "$BASE_IMAGE present"
 	exit 0
 fi
-# A registry may not be reachable (this machine reaches only Debian's
-# mirror): try briefly, then build the image with debootstrap.
-if timeout 20 $SUDO podman pull -q "docker.io/library/$BASE_IMAGE" >/dev/null 2>&1; then
+# A registry may not be reachable (some machines reach only Debian's
+# mirror): ask docker.io first, briefly; without an answer, build the image
+# with debootstrap.
+if timeout 10 curl -s -o /dev/null https://registry-1.docker.io/v2/ &&
+	timeout 120 $SUDO podman pull -q "docker.io/library/$BASE_IMAGE" >/dev/null 2>&1; then
 	$SUDO podman tag "docker.io/library/$BASE_IMAGE" "$BASE_IMAGE"
 	say "$BASE_IMAGE pulled"
 	exit 0

@@ -89,4 +89,92 @@ int mf_storeclient_check_account(struct mf_bus *bus, const char *cid, const char
 				 int64_t timeout_ms, bool *consistent_r, char **problem_r,
 				 enum mf_bus_status *status_r, const char **error_r);
 
+/* --- login credentials, attempts, TLS public keys (issue 7) --- */
+
+struct mf_sasl_account;
+struct mf_sasl_backend;
+
+/* Fetches SASL material for login (which must map to account) from the
+ * store: kind "scram-sha-1", "scram-sha-256", "cram-md5", or "account"
+ * (just the mapping).  Returns 0 with *found_r (false: unknown login or no
+ * material of that kind) and, when found, a_r filled as sasl.h's backend
+ * lookup wants it (account, disabled, scram/cram; clear with
+ * mf_sasl_account_clear); or -1 with status and error. */
+int mf_storeclient_credentials(struct mf_bus *bus, const char *cid, const char *account,
+			       const char *login, const char *kind, int64_t timeout_ms,
+			       bool *found_r, struct mf_sasl_account *a_r,
+			       enum mf_bus_status *status_r, const char **error_r);
+
+/* One login attempt (store.h struct store_login_attempt over the bus).
+ * For recording, the times and count are ignored (the store's clock);
+ * lists fill them and own the strings. */
+struct mf_storeclient_login_attempt {
+	int64_t first_ms, last_ms;
+	uint64_t count;
+	const char *protocol, *mechanism, *login, *remote_ip, *local_ip;
+	const char *tls, *tls_pubkey, *client_id, *result;
+};
+int mf_storeclient_login_attempt(struct mf_bus *bus, const char *cid, const char *account,
+				 const struct mf_storeclient_login_attempt *a, int64_t timeout_ms,
+				 enum mf_bus_status *status_r, const char **error_r);
+/* Most recent first, at most limit (0: all kept). */
+int mf_storeclient_login_attempts(struct mf_bus *bus, const char *cid, const char *account,
+				  uint32_t limit, int64_t timeout_ms,
+				  struct mf_storeclient_login_attempt **list_r, size_t *count_r,
+				  enum mf_bus_status *status_r, const char **error_r);
+void mf_storeclient_login_attempts_free(struct mf_storeclient_login_attempt **list,
+					size_t count);
+
+struct mf_storeclient_tls_pubkey {
+	char *fingerprint;       /* hex SHA-256 of the DER SubjectPublicKeyInfo */
+	char *name;
+	unsigned char *der;
+	size_t der_len;
+	char *login_address;
+	bool no_imap_preauth;
+	int64_t created_ms;
+	char *account;           /* lookup only */
+};
+void mf_storeclient_tls_pubkey_clear(struct mf_storeclient_tls_pubkey *k);
+void mf_storeclient_tls_pubkeys_free(struct mf_storeclient_tls_pubkey **keys, size_t count);
+/* Registers a DER SubjectPublicKeyInfo for account; login_address must be
+ * one of the account's addresses.  Returns 0 with *fingerprint_r (caller
+ * frees; may be NULL) or -1 (PERMANENT: already registered, bad key). */
+int mf_storeclient_tls_pubkey_add(struct mf_bus *bus, const char *cid, const char *account,
+				  const char *name, const void *der, size_t der_len,
+				  const char *login_address, bool no_imap_preauth,
+				  int64_t timeout_ms, char **fingerprint_r,
+				  enum mf_bus_status *status_r, const char **error_r);
+int mf_storeclient_tls_pubkey_list(struct mf_bus *bus, const char *cid, const char *account,
+				   int64_t timeout_ms, struct mf_storeclient_tls_pubkey **keys_r,
+				   size_t *count_r, enum mf_bus_status *status_r,
+				   const char **error_r);
+int mf_storeclient_tls_pubkey_remove(struct mf_bus *bus, const char *cid, const char *account,
+				     const char *fingerprint, int64_t timeout_ms, bool *removed_r,
+				     enum mf_bus_status *status_r, const char **error_r);
+/* Finds the account of a key by fingerprint (store.v1.tlspubkey.lookup).
+ * Returns 0 with *found_r and, when found, key_r (clear it), or -1. */
+int mf_storeclient_tls_pubkey_lookup(struct mf_bus *bus, const char *cid,
+				     const char *fingerprint, int64_t timeout_ms, bool *found_r,
+				     struct mf_storeclient_tls_pubkey *key_r,
+				     enum mf_bus_status *status_r, const char **error_r);
+
+/* A sasl.h backend answering through the store API, for services that do
+ * not own the store (submission, web).  Login names map to accounts
+ * through the current domains.conf (mf_domains_current) as for
+ * authenticate: a configured address (not a catch-all) or an account
+ * name.  ctx must outlive the exchange. */
+struct mf_storeclient_sasl {
+	struct mf_bus *bus;
+	const char *cid;
+	int64_t timeout_ms;
+	const char *protocol;    /* for the store's authenticate log line */
+	const char *mechanism;
+	const char *remote_ip;
+	const char *tls;
+};
+void mf_storeclient_sasl_backend(struct mf_storeclient_sasl *ctx, struct mf_sasl_backend *be_r);
+/* The account login names (newly allocated), or NULL. */
+char *mf_storeclient_login_account(const char *login);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "cli_bus.h"
+#include "cmd_tlspubkey.h"
 #include "config.h"
 #include "config.pb-c.h"
 #include "domains.h"
@@ -31,6 +32,7 @@ static const char account_usage[] =
 	"       mailfleet account password NAME [--generate] [-c mailfleet.conf]\n"
 	"       mailfleet account remove NAME [-c mailfleet.conf]\n"
 	"       mailfleet account check NAME [-c mailfleet.conf]\n"
+	"       mailfleet account loginattempts NAME [--limit N] [-c mailfleet.conf]\n"
 	"  password: prompts twice on a terminal, else reads one line from stdin;\n"
 	"  --generate makes one up and prints it.\n";
 static const char address_usage[] =
@@ -406,6 +408,8 @@ int cli_cmd_account(int argc, char **argv)
 	bool is_password = strcmp(sub, "password") == 0;
 	const char *err;
 
+	if (strcmp(sub, "loginattempts") == 0)   /* cmd_tlspubkey.c, own options */
+		return cli_account_loginattempts(argc - 1, argv + 1);
 	mf_log_set_level("bus", "error", &err);
 	if (argc < 2 || parse_opts(argc - 1, argv + 1, is_password, &o) < 0) {
 		fputs(account_usage, stderr);

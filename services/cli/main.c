@@ -11,6 +11,7 @@
 #include "cmd_ops.h"
 #include "cmd_quickstart.h"
 #include "cmd_queue.h"
+#include "cmd_tlspubkey.h"
 #include "log.h"
 
 struct cli_command {
@@ -24,6 +25,7 @@ static const struct cli_command commands[] = {
 	  cli_cmd_account },
 	{ "address", "address add ADDRESS ACCOUNT | remove ADDRESS [-c mailfleet.conf]", cli_cmd_address },
 	{ "config", "config check [-c mailfleet.conf]", cli_cmd_config },
+	{ "tlspubkey", "tlspubkey add ACCOUNT NAME FILE [--login ADDRESS] [--no-preauth] | list ACCOUNT | remove ACCOUNT FINGERPRINT [-c mailfleet.conf]", cli_cmd_tlspubkey },
 	{ "dns", "dns lookup NAME [A|AAAA|MX|TXT|PTR|TLSA|CNAME] [-c mailfleet.conf]", cli_cmd_dns },
 	{ "dkim", "dkim add DOMAIN | list DOMAIN [-c mailfleet.conf]", cli_cmd_dkim },
 	{ "loglevel", "loglevel SPEC [--service NAME] [-c mailfleet.conf]", cli_cmd_loglevel },

@@ -548,6 +548,10 @@ int imap_resolve_set(struct imap_session *s, const struct imap_arg *arg, bool ui
 				idx[n++] = i;
 	} else {
 		max = (uint32_t)s->sel.count;
+		/* Clients send "1:*" to empty mailboxes; RFC 9051 9 lets "*"
+		 * there be an error, but an empty result is kinder. */
+		if (max == 0)
+			goto done;
 		for (size_t r = 0; r < set.count; r++) {
 			uint32_t lo = set.ranges[r].lo, hi = set.ranges[r].hi;
 			if (lo == IMAP_SEQ_STAR)
@@ -563,6 +567,7 @@ int imap_resolve_set(struct imap_session *s, const struct imap_arg *arg, bool ui
 			if (imap_seqset_contains(&set, (uint32_t)(i + 1), max))
 				idx[n++] = i;
 	}
+done:
 	*idx_r = idx;
 	*count_r = n;
 	return 0;

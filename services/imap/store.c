@@ -22,6 +22,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "password.h"
+#include "precis.h"
 #include "store.pb-c.h"
 #include "store_private.h"
 
@@ -242,6 +243,20 @@ static const char *const migrations[] = {
 	"  value BLOB,"
 	"  modseq INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (mailbox, entry, shared));",
+	/* 1 -> 2: login attempts and credential options (store_credentials.c).
+	 * A login attempt row groups repeats: same details, count + 1. */
+	"CREATE TABLE login_attempts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  grouping TEXT NOT NULL UNIQUE,"
+	"  first_ms INTEGER NOT NULL,"
+	"  last_ms INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  protocol TEXT NOT NULL, mechanism TEXT NOT NULL, login TEXT NOT NULL,"
+	"  remote_ip TEXT NOT NULL, local_ip TEXT NOT NULL, tls TEXT NOT NULL,"
+	"  tls_pubkey TEXT NOT NULL, client_id TEXT NOT NULL, result TEXT NOT NULL);"
+	"CREATE INDEX login_attempts_last ON login_attempts (last_ms);"
+	"ALTER TABLE credentials ADD COLUMN cram_md5_allowed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE credentials ADD COLUMN generated_only INTEGER NOT NULL DEFAULT 0;",
 };
 
 struct std_mailbox {
@@ -1044,18 +1059,8 @@ out:
 int store_set_password(struct store_account *acc, const char *password, size_t len,
 		       const char **error_r)
 {
-	char *hash;
-	int ret;
-
-	store_error_clear();
-	if (len == 0)
-		return store_fail(STORE_ERR_INVALID, error_r, "empty password");
-	hash = mf_password_hash(password, len, error_r);
-	if (hash == NULL)
-		return store_fail_kind(STORE_ERR_INVALID);
-	ret = store_set_password_hash(acc, hash, error_r);
-	free(hash);
-	return ret;
+	/* The admin's path: every credential form at once (store_credentials.c). */
+	return store_credentials_set_password(acc, password, len, STORE_PASSWORD_ADMIN, error_r);
 }
 
 int store_get_password_hash(struct store_account *acc, char **hash_r, const char **error_r)
@@ -1084,25 +1089,30 @@ out:
 	return ret;
 }
 
-int store_authenticate(struct store *store, const char *login, const char *password,
-		       size_t password_len, enum store_auth_result *result_r,
-		       char **account_r, char **message_r, const char **error_r)
+int store_login_resolve(struct store *store, const char *login, char **account_r,
+			char **disabled_r, const char **error_r)
 {
 	struct mf_domains *d = NULL;
 	const struct mf_account *account = NULL;
-	struct store_account *acc = NULL;
-	char *hash = NULL;
-	int ret = -1, r;
+	char *login_nfc = NULL;
+	const char *err_nfc;
+	int ret = -1;
 
 	store_error_clear();
-	*result_r = STORE_AUTH_FAILED;
 	*account_r = NULL;
-	*message_r = NULL;
+	if (disabled_r != NULL)
+		*disabled_r = NULL;
 	d = domains_get(store);
 	if (d == NULL) {
 		store_fail(STORE_ERR_TEMPORARY, error_r, "no domains.conf loaded");
 		goto out;
 	}
+	/* é composed or decomposed: both find the account (NFC). */
+	if (mf_precis_username(login, strlen(login), &login_nfc, &err_nfc) < 0) {
+		ret = 0;
+		goto out;
+	}
+	login = login_nfc;
 	if (strchr(login, '@') != NULL) {
 		struct mf_domains_dest dest;
 		const char *err;
@@ -1128,7 +1138,34 @@ int store_authenticate(struct store *store, const char *login, const char *passw
 		ret = 0;
 		goto out;
 	}
-	r = store_account_open(store, account->name, &acc, error_r);
+	*account_r = mf_xstrdup(account->name);
+	if (disabled_r != NULL && account->login_disabled != NULL)
+		*disabled_r = mf_xstrdup(account->login_disabled);
+	ret = 1;
+out:
+	mf_domains_unref(&d);
+	free(login_nfc);
+	return ret;
+}
+
+int store_authenticate(struct store *store, const char *login, const char *password,
+		       size_t password_len, enum store_auth_result *result_r,
+		       char **account_r, char **message_r, const char **error_r)
+{
+	struct store_account *acc = NULL;
+	char *hash = NULL, *name = NULL, *disabled = NULL;
+	int ret = -1, r;
+
+	store_error_clear();
+	*result_r = STORE_AUTH_FAILED;
+	*account_r = NULL;
+	*message_r = NULL;
+	r = store_login_resolve(store, login, &name, &disabled, error_r);
+	if (r <= 0) {
+		ret = r;
+		goto out;
+	}
+	r = store_account_open(store, name, &acc, error_r);
 	if (r < 0)
 		goto out;
 	if (r == 0) {
@@ -1141,16 +1178,25 @@ int store_authenticate(struct store *store, const char *login, const char *passw
 		goto out;
 	if (r > 0) {
 		const char *err;
+		char *norm = NULL;
+		size_t norm_len = 0;
 
-		r = mf_password_verify(hash, password, password_len, &err);
+		/* Hashes are of the OpaqueString form (store_credentials.c); a
+		 * password that is none is compared as given (imported hashes). */
+		if (mf_precis_password(password, password_len, &norm, &norm_len, &err) == 0) {
+			r = mf_password_verify(hash, norm, norm_len, &err);
+			free(norm);
+		} else {
+			r = mf_password_verify(hash, password, password_len, &err);
+		}
 		if (r < 0)
 			mf_log_error("store", NULL, "bad stored password hash", "account=%s error=%s",
-				     account->name, err);
+				     name, err);
 		if (r > 0) {
-			*account_r = mf_xstrdup(account->name);
-			if (account->login_disabled != NULL) {
+			*account_r = mf_xstrdup(name);
+			if (disabled != NULL) {
 				*result_r = STORE_AUTH_DISABLED;
-				*message_r = mf_xstrdup(account->login_disabled);
+				*message_r = mf_xstrdup(disabled);
 			} else {
 				*result_r = STORE_AUTH_OK;
 			}
@@ -1159,8 +1205,9 @@ int store_authenticate(struct store *store, const char *login, const char *passw
 	ret = 0;
 out:
 	store_account_unref(&acc);
-	mf_domains_unref(&d);
 	free(hash);
+	free(name);
+	free(disabled);
 	return ret;
 }
 

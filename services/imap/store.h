@@ -198,14 +198,153 @@ enum store_auth_result {
 int store_authenticate(struct store *store, const char *login, const char *password,
 		       size_t password_len, enum store_auth_result *result_r,
 		       char **account_r, char **message_r, const char **error_r);
-/* Sets the account's password (hashed with libshared/password.h; the
- * SCRAM and CRAM-MD5 columns are cleared until they are computed). */
+/* Maps login (NFC-normalised here) to an account the way
+ * store_authenticate does, without checking a password (SCRAM, CRAM-MD5,
+ * EXTERNAL authzid).  Returns 1 with *account_r (caller frees) and, when
+ * disabled_r is not NULL, the login-disabled message or NULL in
+ * *disabled_r (caller frees); 0 when login names no account; -1. */
+int store_login_resolve(struct store *store, const char *login, char **account_r,
+			char **disabled_r, const char **error_r);
+/* Sets the account's password as the admin does (store_credentials_set_
+ * password with STORE_PASSWORD_ADMIN): scrypt hash, SCRAM material and,
+ * when allowed, CRAM-MD5 material, all of the PRECIS-normalised password. */
 int store_set_password(struct store_account *acc, const char *password, size_t len,
 		       const char **error_r);
-/* Sets an already computed scrypt hash (password import). */
+/* Sets an already computed scrypt hash (password import).  SCRAM and
+ * CRAM-MD5 material cannot be derived from it and is cleared: those
+ * mechanisms fail for the account until its password is set again. */
 int store_set_password_hash(struct store_account *acc, const char *hash, const char **error_r);
 /* Returns 1 with the hash in *hash_r (caller frees), 0 when none is set. */
 int store_get_password_hash(struct store_account *acc, char **hash_r, const char **error_r);
+
+/* --- credential material, TLS public keys, login attempts
+ *     (store_credentials.c) --- */
+
+#define STORE_LOGIN_ATTEMPTS_MAX 10000        /* rows kept per account */
+#define STORE_LOGIN_ATTEMPTS_MAX_AGE_MS (30LL * 24 * 3600 * 1000)
+#define STORE_LOGIN_ATTEMPT_FIELD_MAX 256     /* bytes per text field */
+#define STORE_TLS_PUBKEYS_MAX 100             /* per account */
+#define STORE_TLS_PUBKEY_NAME_MAX 128
+#define STORE_TLS_PUBKEY_DER_MAX 8192         /* a 4096-bit RSA SPKI is ~550 */
+#define STORE_TLS_FINGERPRINT_LEN 64          /* hex SHA-256 of the SPKI */
+
+/* Who sets a password: the admin may always; the user only a generated
+ * one when the account is "generated passwords only". */
+enum store_password_origin {
+	STORE_PASSWORD_ADMIN,
+	STORE_PASSWORD_USER,
+	STORE_PASSWORD_GENERATED,
+};
+
+/* Normalises password (PRECIS OpaqueString; refused with STORE_ERR_INVALID
+ * when it is not one), then writes in one statement: the scrypt hash, the
+ * SCRAM-SHA-1 and SCRAM-SHA-256 material (new salts) and, only when the
+ * account allows CRAM-MD5, the CRAM-MD5 material.  Returns 0 or -1
+ * (STORE_ERR_INVALID also for a user-chosen password on a generated-only
+ * account). */
+int store_credentials_set_password(struct store_account *acc, const char *password,
+				   size_t len, enum store_password_origin origin,
+				   const char **error_r);
+
+struct store_credential_options {
+	bool cram_md5_allowed;  /* keep CRAM-MD5 material (password-equivalent) */
+	bool generated_only;    /* users may only set generated passwords */
+};
+/* Reads the options (all false when never set).  Returns 0 or -1. */
+int store_credentials_get_options(struct store_account *acc,
+				  struct store_credential_options *opts_r, const char **error_r);
+/* Sets the options.  Disallowing CRAM-MD5 deletes its material at once;
+ * allowing it takes effect with the next password set (the material cannot
+ * be derived from the hash).  Returns 0 or -1. */
+int store_credentials_set_options(struct store_account *acc,
+				  const struct store_credential_options *opts,
+				  const char **error_r);
+
+struct mf_sasl_scram;
+struct mf_sasl_cram;
+/* SCRAM material for hash (enum mf_sasl_hash from sasl.h).  Returns 1 with
+ * *scram_r, 0 when the account has none (no password set since material
+ * was introduced), -1. */
+int store_credentials_get_scram(struct store_account *acc, int hash,
+				struct mf_sasl_scram *scram_r, const char **error_r);
+/* CRAM-MD5 material.  Returns 1, 0 when none or not allowed, -1. */
+int store_credentials_get_cram(struct store_account *acc, struct mf_sasl_cram *cram_r,
+			       const char **error_r);
+
+/* One login attempt; repeats with equal details are one row with a count. */
+struct store_login_attempt {
+	int64_t first_ms, last_ms;   /* unix ms (filled when listing) */
+	uint64_t count;
+	const char *protocol;        /* "imap", "submission", "web" */
+	const char *mechanism;       /* "PLAIN", "SCRAM-SHA-256-PLUS", "EXTERNAL", ... */
+	const char *login;           /* the login name the client gave */
+	const char *remote_ip;
+	const char *local_ip;
+	const char *tls;             /* "TLSv1.3 TLS_AES_128_GCM_SHA256", "" without TLS */
+	const char *tls_pubkey;      /* fingerprint of the client's public key, or "" */
+	const char *client_id;       /* IMAP ID name/version, user agent, or "" */
+	const char *result;          /* "ok", "badcreds", "disabled", "throttled", ... */
+};
+/* Records a for the account at now_ms (0: now): adds a row or counts a
+ * repeat, then drops rows older than STORE_LOGIN_ATTEMPTS_MAX_AGE_MS and
+ * the oldest past STORE_LOGIN_ATTEMPTS_MAX.  NULL fields are "", longer
+ * ones are cut at STORE_LOGIN_ATTEMPT_FIELD_MAX bytes.  Returns 0 or -1. */
+int store_login_attempt_record(struct store_account *acc, const struct store_login_attempt *a,
+			       int64_t now_ms, const char **error_r);
+/* Lists at most limit attempts (0: all), most recent first.  The strings of
+ * each entry are allocated; free the array with store_login_attempts_free.
+ * Returns 0 or -1. */
+int store_login_attempts_list(struct store_account *acc, size_t limit,
+			      struct store_login_attempt **list_r, size_t *count_r,
+			      const char **error_r);
+void store_login_attempts_free(struct store_login_attempt **list, size_t count);
+/* Tests only: the row cap (default STORE_LOGIN_ATTEMPTS_MAX). */
+void store_login_attempts_set_max(size_t max);
+
+/* A TLS client public key registered for an account (EXTERNAL, IMAP
+ * PREAUTH).  Only the key identifies; certificate names and dates are
+ * ignored. */
+struct store_tls_pubkey {
+	char *fingerprint;       /* hex SHA-256 of the DER SubjectPublicKeyInfo */
+	char *name;              /* the admin's label, e.g. "laptop" */
+	unsigned char *der;      /* SubjectPublicKeyInfo */
+	size_t der_len;
+	char *login_address;     /* used as login name (logs, attempts) */
+	bool no_imap_preauth;    /* keep IMAP unauthenticated; EXTERNAL still works */
+	int64_t created_ms;
+	char *account;           /* filled by store_tls_pubkey_lookup */
+};
+void store_tls_pubkey_clear(struct store_tls_pubkey *k);
+void store_tls_pubkeys_free(struct store_tls_pubkey **keys, size_t count);
+/* Returns the fingerprint of der (hex, allocated). */
+char *store_tls_pubkey_fingerprint(const unsigned char *der, size_t len);
+/* Registers der (a DER SubjectPublicKeyInfo; checked) for the account.
+ * Refused (STORE_ERR_EXISTS) when any account has the key already.
+ * Returns 0 with the fingerprint in *fingerprint_r (may be NULL; caller
+ * frees), or -1. */
+int store_tls_pubkey_add(struct store *store, struct store_account *acc, const char *name,
+			 const unsigned char *der, size_t der_len, const char *login_address,
+			 bool no_imap_preauth, char **fingerprint_r, const char **error_r);
+/* Returns 0 with the account's keys (store_tls_pubkeys_free) or -1. */
+int store_tls_pubkeys_list(struct store_account *acc, struct store_tls_pubkey **keys_r,
+			   size_t *count_r, const char **error_r);
+/* Returns 1 when removed, 0 when the account has no such key, -1. */
+int store_tls_pubkey_remove(struct store_account *acc, const char *fingerprint,
+			    const char **error_r);
+/* Finds the account holding the key with this fingerprint (scans the
+ * accounts' stores).  Returns 1 with *key_r (store_tls_pubkey_clear;
+ * key_r->account set), 0 when no account has it, -1. */
+int store_tls_pubkey_lookup(struct store *store, const char *fingerprint,
+			    struct store_tls_pubkey *key_r, const char **error_r);
+
+struct mf_bus_request;
+struct mf_bus_response;
+/* Serves one request of the credential endpoints (store.v1.credentials.*,
+ * loginattempt(s).*, tlspubkey.*; store_api_credentials.c) and returns the
+ * operation's metric label: "credentials", "loginattempt",
+ * "loginattempts" or "tlspubkey". */
+const char *store_api_credentials(struct store *store, const struct mf_bus_request *req,
+				  struct mf_bus_response *resp);
 
 /* --- mailboxes --- */
 

@@ -62,7 +62,8 @@ struct store_api {
 static const char *const op_values[] = {
 	"deliver", "authenticate", "setpassword", "account_create", "account_remove",
 	"account_check",
-	"mailboxes", "messages", "fetch", "flags", "move", "expunge", NULL,
+	"mailboxes", "messages", "fetch", "flags", "move", "expunge",
+	"credentials", "loginattempt", "loginattempts", "tlspubkey", NULL,
 };
 static const char *const status_values[] = { "ok", "temporary", "permanent", NULL };
 
@@ -1073,6 +1074,15 @@ static void on_config_changed(void *ctx, const char *subject, const uint8_t *dat
 }
 
 /* Runs a handler unless the store is stopping. */
+/* Credentials, login attempts, TLS keys (store_api_credentials.c). */
+static void handle_credentials(void *ctx, const struct mf_bus_request *req,
+			       struct mf_bus_response *resp)
+{
+	struct store_api *api = ctx;
+
+	count(api, store_api_credentials(api->store, req, resp), resp);
+}
+
 static void dispatch(void *ctx, const struct mf_bus_request *req, struct mf_bus_response *resp)
 {
 	struct store_endpoint *ep = ctx;
@@ -1102,6 +1112,10 @@ static const struct {
 	{ "store.v1.flags.*", handle_flags },
 	{ "store.v1.move.*", handle_move },
 	{ "store.v1.expunge.*", handle_expunge },
+	{ "store.v1.credentials.*", handle_credentials },
+	{ "store.v1.loginattempt.*", handle_credentials },
+	{ "store.v1.loginattempts.*", handle_credentials },
+	{ "store.v1.tlspubkey.>", handle_credentials },
 };
 #define ENDPOINTS_COUNT (sizeof(endpoints) / sizeof(endpoints[0]))
 

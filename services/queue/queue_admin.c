@@ -4,6 +4,7 @@
 #include "queue_retired.h"
 #include "queue_suppress.h"
 #include "buf.h"
+#include "domains.h"
 #include "error.h"
 #include "log.h"
 #include "service.h"
@@ -162,6 +163,22 @@ out:
 	mailfleet__v1__queue_list_request__free_unpacked(r, NULL);
 }
 
+/* A message's own transport: "" (the routes decide), a built-in one, or
+ * one configured now; a worker that later finds it removed keeps the
+ * message queued with a temporary error. */
+static bool transport_known(const char *name)
+{
+	struct mf_domains *d;
+	bool ok;
+
+	if (*name == '\0' || strcmp(name, "direct") == 0 || strcmp(name, "local") == 0)
+		return true;
+	d = mf_domains_current();
+	ok = d != NULL && mf_domains_find_transport(d, name) != NULL;
+	mf_domains_unref(&d);
+	return ok;
+}
+
 static void handle_op(void *arg, const struct mf_bus_request *req, struct mf_bus_response *resp)
 {
 	struct op_ctx *oc = arg;
@@ -183,6 +200,11 @@ static void handle_op(void *arg, const struct mf_bus_request *req, struct mf_bus
 	}
 	if ((bad = filter_from_proto(r->filter, &f)) != NULL || !field_ok(r->transport)) {
 		mf_bus_response_set(resp, MF_BUS_PERMANENT, "%s", bad != NULL ? bad : "transport too long");
+		goto out;
+	}
+	if (oc->op == OP_TRANSPORT && !transport_known(r->transport)) {
+		mf_bus_response_set(resp, MF_BUS_PERMANENT, "no transport named %s in domains.conf "
+				    "(or direct, local, \"\" for the routes)", r->transport);
 		goto out;
 	}
 	queue_db_lock(ctx->db);

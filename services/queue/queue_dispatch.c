@@ -4,6 +4,7 @@
 #include "queue_schedule.h"
 #include "queue_suppress.h"
 #include "buf.h"
+#include "domains.h"
 #include "error.h"
 #include "log.h"
 
@@ -753,6 +754,23 @@ static void sweep_orphans(struct queue_ctx *ctx)
 		mf_log_warn(PKG, NULL, "sweeping temporary files failed", "err=%s", error);
 }
 
+struct retired_keep {
+	struct queue_ctx *ctx;
+	struct mf_domains *domains;  /* NULL before domains.conf was loaded */
+};
+
+/* The account's keep-retired-messages, else the queue's retired-keep. */
+static int64_t retired_keep_ms(const char *account, void *arg)
+{
+	struct retired_keep *k = arg;
+	const struct mf_account *a = k->domains != NULL ?
+				     mf_domains_find_account(k->domains, account) : NULL;
+
+	if (a != NULL && a->keep_retired_messages_ms > 0)
+		return (int64_t)a->keep_retired_messages_ms;
+	return k->ctx->retired_keep_ms > 0 ? k->ctx->retired_keep_ms : QUEUE_RETIRED_KEEP_MS;
+}
+
 static void *dispatch_thread(void *arg)
 {
 	struct queue_ctx *ctx = arg;
@@ -779,10 +797,12 @@ static void *dispatch_thread(void *arg)
 			unsigned removed = 0;
 			const char *error;
 			queue_db_lock(ctx->db);
-			if (queue_retired_cleanup(ctx->db, now - QUEUE_RETIRED_KEEP_MS, &removed,
-						  &error) < 0)
+			struct retired_keep keep = { .ctx = ctx, .domains = mf_domains_current() };
+			if (queue_retired_cleanup_accounts(ctx->db, now, retired_keep_ms, &keep,
+							   &removed, &error) < 0)
 				mf_log_error(PKG, NULL, "pruning history failed", "err=%s", error);
 			queue_db_unlock(ctx->db);
+			mf_domains_unref(&keep.domains);
 			sweep_orphans(ctx);
 			last_cleanup = now;
 		}

@@ -235,7 +235,10 @@ static void message_finish(struct session *s)
 	struct smtp_deliver_outcome *outcomes = NULL;
 	struct smtp_verify_result vr = { 0 };
 	char *result = NULL;
-	bool committed = false;
+	char key2[MF_BLOB_KEY_MAX + 4];   /* s->key + "-ar" */
+	const char *key = s->key;
+	bool committed = false, rewritten = false;
+	bool verify = srv->config->services[MF_SERVICE_SMTP_IN].verify;
 
 	if (problem != NULL) {
 		mf_log_info(PKG, s->cid, "message refused", "msgid=%s reason=%s", s->msgid, problem);
@@ -253,13 +256,34 @@ static void message_finish(struct session *s)
 	}
 	committed = true;
 
+	/* Authentication-Results fields claiming to be ours are obscured
+	 * before we add our own (RFC 8601 5); they get a copy of the message
+	 * (rare: only forgeries have them). */
+	if (verify) {
+		int r;
+		snprintf(key2, sizeof(key2), "%s-ar", s->key);
+		r = smtp_verify_obscure_blob(srv->blobs, s->key, key2, srv->config->hostname, &err);
+		if (r < 0) {
+			mf_log_error(PKG, s->cid, "cannot rewrite incoming blob",
+				     "msgid=%s key=%s error=%s", s->msgid, key2, err);
+			mf_metric_inc(srv->m_deliveries, "temporary");
+			reply(s, 451, "4.3.0", "temporary failure storing the message, try again later");
+			goto out;
+		}
+		if (r > 0) {
+			rewritten = true;
+			key = key2;
+			mf_log_info(PKG, s->cid, "forged Authentication-Results obscured",
+				    "msgid=%s authserv_id=%s", s->msgid, srv->config->hostname);
+		}
+	}
+
 	/* Verification reads the committed blob; the blob goes in every
 	 * outcome (out:), so a refused or deferred message leaves nothing. */
 	struct smtp_verify_input vin = {
-		.cid = s->cid, .message_id = s->msgid, .blob_key = s->key, .remote_ip = s->ip,
+		.cid = s->cid, .message_id = s->msgid, .blob_key = key, .remote_ip = s->ip,
 		.helo = s->helo, .mail = &s->mail, .targets = &s->targets,
-		.bus = srv->config->services[MF_SERVICE_SMTP_IN].verify ?
-		       mf_service_bus(srv->svc) : NULL,
+		.bus = verify ? mf_service_bus(srv->svc) : NULL,
 		.timeout_ms = SMTP_VERIFY_TIMEOUT_MS,
 	};
 	smtp_verify_message(&vin, &vr);
@@ -285,7 +309,7 @@ static void message_finish(struct session *s)
 		goto out;
 	}
 	struct smtp_deliver_message dm = {
-		.cid = s->cid, .message_id = s->msgid, .blob_key = s->key, .mail = &s->mail,
+		.cid = s->cid, .message_id = s->msgid, .blob_key = key, .mail = &s->mail,
 		.received_unix_ms = s->received_ms, .timeout_ms = SMTP_IN_DELIVER_TIMEOUT_MS,
 		.authentication_results = vr.authentication_results,
 		.mailbox = vr.verdict == SMTP_VERIFY_JUNK ? SMTP_VERIFY_JUNK_MAILBOX : NULL,
@@ -306,6 +330,9 @@ out:
 	if (committed && mf_blob_delete(srv->blobs, s->key, &err) < 0)
 		mf_log_error(PKG, s->cid, "cannot remove incoming blob; the sweeper will",
 			     "msgid=%s key=%s error=%s", s->msgid, s->key, err);
+	if (rewritten && mf_blob_delete(srv->blobs, key2, &err) < 0)
+		mf_log_error(PKG, s->cid, "cannot remove incoming blob; the sweeper will",
+			     "msgid=%s key=%s error=%s", s->msgid, key2, err);
 	smtp_verify_result_clear(&vr);
 	free(outcomes);
 	free(result);

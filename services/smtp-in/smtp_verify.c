@@ -1,12 +1,15 @@
 /* smtp_verify: auth.v1.verify and the policy applied to its answer. */
 #include "smtp_verify.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "address.h"
 #include "buf.h"
+#include "error.h"
 #include "log.h"
 
 #define PKG "smtp-in"
@@ -181,6 +184,153 @@ void smtp_verify_message(const struct smtp_verify_input *in, struct smtp_verify_
 	free(body);
 	free(rcpts);
 	free(from);
+}
+
+/* --- RFC 8601 5: obscuring fields that claim to be ours --------------------- */
+
+/* End of the field starting at i: after the CRLF not followed by WSP. */
+static size_t field_end(const char *h, size_t len, size_t i)
+{
+	while (i < len) {
+		if (h[i] == '\r' && i + 1 < len && h[i + 1] == '\n' &&
+		    !(i + 2 < len && (h[i + 2] == ' ' || h[i + 2] == '\t')))
+			return i + 2;
+		i++;
+	}
+	return len;
+}
+
+/* Whether the field h[i..end) is an Authentication-Results field whose
+ * authserv-id (RFC 8601 2.2: after CFWS, a value up to ';') is id. */
+static bool claims(const char *h, size_t i, size_t end, const char *id)
+{
+	static const char name[] = "Authentication-Results";
+	size_t n = sizeof(name) - 1, k, start, idlen = strlen(id);
+	int depth = 0;
+
+	if (end - i <= n || strncasecmp(h + i, name, n) != 0)
+		return false;
+	k = i + n;
+	while (k < end && (h[k] == ' ' || h[k] == '\t'))
+		k++;
+	if (k >= end || h[k] != ':')
+		return false;
+	/* CFWS: white space, folding and (nested) comments. */
+	for (k++; k < end; k++) {
+		char c = h[k];
+		if (depth > 0) {
+			if (c == '\\' && k + 1 < end)
+				k++;
+			else if (c == '(')
+				depth++;
+			else if (c == ')')
+				depth--;
+		} else if (c == '(') {
+			depth++;
+		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+			break;
+		}
+	}
+	start = k;
+	while (k < end && h[k] != ';' && h[k] != ' ' && h[k] != '\t' && h[k] != '\r' &&
+	       h[k] != '(')
+		k++;
+	return k - start == idlen && idlen > 0 && strncasecmp(h + start, id, idlen) == 0;
+}
+
+char *smtp_verify_obscure_header(const char *hdr, size_t len, const char *authserv_id,
+				 size_t *len_r)
+{
+	struct mf_buf out;
+	size_t i = 0, copied = 0;
+	bool found = false;
+
+	mf_buf_init(&out, 0);
+	while (i < len) {
+		size_t end = field_end(hdr, len, i);
+		if (claims(hdr, i, end, authserv_id)) {
+			mf_buf_append(&out, hdr + copied, i - copied);
+			/* "X-Forged-" before the name as it was written */
+			mf_buf_append_str(&out, "X-Forged-");
+			copied = i;
+			found = true;
+		}
+		i = end;
+	}
+	if (!found) {
+		mf_buf_free(&out);
+		return NULL;
+	}
+	mf_buf_append(&out, hdr + copied, len - copied);
+	*len_r = out.len;
+	return mf_buf_steal(&out);
+}
+
+int smtp_verify_obscure_blob(struct mf_blob_store *blobs, const char *key, const char *new_key,
+			     const char *authserv_id, const char **error_r)
+{
+	struct mf_blob_writer *w = NULL;
+	char *buf = mf_xmalloc(SMTP_VERIFY_HEADER_SCAN), *hdr = NULL;
+	size_t n = 0, hlen, newlen;
+	int fd = -1, ret = -1, r;
+
+	if ((r = mf_blob_open(blobs, key, &fd, error_r)) <= 0) {
+		if (r == 0)
+			*error_r = "incoming blob vanished";
+		goto out;
+	}
+	while (n < SMTP_VERIFY_HEADER_SCAN) {
+		ssize_t got = read(fd, buf + n, SMTP_VERIFY_HEADER_SCAN - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			*error_r = mf_errorf("reading %s: %s", key, strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	/* The header section ends at the first empty line; without one
+	 * (only a header, or a cut-off scan) everything read is header. */
+	hlen = n;
+	for (size_t i = 0; i + 3 < n; i++) {
+		if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
+			hlen = i + 2;
+			break;
+		}
+	}
+	if ((hdr = smtp_verify_obscure_header(buf, hlen, authserv_id, &newlen)) == NULL) {
+		ret = 0;
+		goto out;
+	}
+	if (mf_blob_put_begin(blobs, new_key, &w, error_r) < 0 ||
+	    mf_blob_write(w, hdr, newlen, error_r) < 0 ||
+	    mf_blob_write(w, buf + hlen, n - hlen, error_r) < 0)
+		goto out;
+	for (;;) {
+		ssize_t got = read(fd, buf, SMTP_VERIFY_HEADER_SCAN);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			*error_r = mf_errorf("reading %s: %s", key, strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		if (mf_blob_write(w, buf, (size_t)got, error_r) < 0)
+			goto out;
+	}
+	if (mf_blob_put_commit(&w, error_r) < 0)
+		goto out;
+	ret = 1;
+out:
+	mf_blob_put_abort(&w);
+	if (fd >= 0)
+		close(fd);
+	free(hdr);
+	free(buf);
+	return ret;
 }
 
 void smtp_verify_result_clear(struct smtp_verify_result *r)

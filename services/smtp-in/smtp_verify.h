@@ -27,8 +27,10 @@
 #include <stdint.h>
 
 #include "auth.pb-c.h"
+#include "blob.h"
 #include "bus.h"
 #include "smtp_command.h"
+#include "smtp_data.h"
 #include "smtp_recipients.h"
 
 #define SMTP_VERIFY_SUBJECT "auth.v1.verify"
@@ -93,5 +95,29 @@ bool smtp_verify_ruleset_allows(const struct smtp_targets *targets,
 bool smtp_verify_field_ok(const char *s, size_t len);
 
 void smtp_verify_result_clear(struct smtp_verify_result *r);
+
+/* RFC 8601 5: Authentication-Results fields that claim our authserv-id
+ * (the hostname) but arrive from outside were not added by us and MUST be
+ * deleted or obscured before we add ours.  They are obscured: renamed to
+ * SMTP_VERIFY_FORGED_NAME, so nothing trusts them and they stay for
+ * forensics.  (We have no internal MTAs whose fields could be genuine.
+ * A-labels only: authserv-ids in U-labels are not compared.) */
+#define SMTP_VERIFY_FORGED_NAME "X-Forged-Authentication-Results"
+/* Bytes of a blob searched for the header section: the reader's header
+ * limit, plus room for our Received field. */
+#define SMTP_VERIFY_HEADER_SCAN (SMTP_DATA_HEADER_MAX + 64 * 1024)
+
+/* On the header section hdr (len bytes): returns a newly allocated copy
+ * with every Authentication-Results field whose authserv-id is authserv_id
+ * (case-insensitive) renamed, its length in len_r; or NULL when there is
+ * none. */
+char *smtp_verify_obscure_header(const char *hdr, size_t len, const char *authserv_id,
+				 size_t *len_r);
+
+/* The same on the blob key: when it holds such fields, writes the message
+ * with them renamed to new_key (fsynced) and returns 1; returns 0 when it
+ * holds none (nothing written), -1 with error_r on an I/O error. */
+int smtp_verify_obscure_blob(struct mf_blob_store *blobs, const char *key, const char *new_key,
+			     const char *authserv_id, const char **error_r);
 
 #endif

@@ -29,7 +29,7 @@ else
 	CONNS=${BENCH_IMAP_CONNS:-20}; MESSAGES=${BENCH_IMAP_MESSAGES:-250}
 	SECS=${BENCH_IMAP_SECONDS:-30}; IDLE=${BENCH_IMAP_IDLE:-1000}
 fi
-CLIENT="$BUILD/tools/mf-bench-imap"
+CLIENT=${BENCH_IMAP_CLIENT:-$BUILD/tools/mf-bench-imap}
 BENCH_PASS=bench-pass-1
 # Room for the idle connections, the mix and stragglers.
 CONN_LIMIT=$((IDLE + CONNS + 100))
@@ -94,7 +94,7 @@ run_server() {
 	during=$(bench_mem $($pids_cmd))
 	exec 7>&-
 	wait "$idle_pid" || { cat "$out.idle"; fail "$name: the idle client failed"; }
-	read -r R[$name.idle_rss] R[$name.idle_pss] R[$name.base_rss] R[$name.base_pss] <<<"$(echo "$before $during" |
+	read -r "R[$name.idle_rss]" "R[$name.idle_pss]" "R[$name.base_rss]" "R[$name.base_pss]" <<<"$(echo "$before $during" |
 		awk -v n="$IDLE" '{ printf "%.1f %.1f %.1f %.1f", ($3 - $1) / n, ($4 - $2) / n, $1 / 1024, $2 / 1024 }')"
 	say "$name: $IDLE idle connections: ${R[$name.idle_rss]} kB RSS, ${R[$name.idle_pss]} kB PSS per connection" \
 		"(without them: ${R[$name.base_rss]} MiB RSS, ${R[$name.base_pss]} MiB PSS)"

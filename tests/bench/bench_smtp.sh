@@ -26,8 +26,8 @@ fi
 CONNS=${BENCH_SMTP_CONNS:-20}
 SIZE=${BENCH_SMTP_SIZE:-10240}
 SMTP_SOURCE=${SMTP_SOURCE:-/usr/sbin/smtp-source}
-CLIENT="$BUILD/tools/mf-bench-smtp"
-FSYNC="$BUILD/tools/mf-bench-fsync"
+CLIENT=${BENCH_SMTP_CLIENT:-$BUILD/tools/mf-bench-smtp}
+FSYNC=${BENCH_FSYNC_PROBE:-$BUILD/tools/mf-bench-fsync}
 # Arrival of accepted mail in the mailboxes (Postfix delivers after the 250).
 ARRIVAL_TIMEOUT=${BENCH_ARRIVAL_TIMEOUT:-900}
 
@@ -119,14 +119,16 @@ mf_arrived() { # ACCOUNT
 }
 
 for run in "smtp-source bench1" "client bench2"; do
-	set -- $run
-	bench_mem_sampler "$TMP/mem-mf-$1" mf_pids
-	run_load "mailfleet-$1" "$1" "$P_SMTP" "$2@localhost"
-	R[mailfleet-$1.mem]=$(bench_mem_sampler_stop "$TMP/mem-mf-$1")
-	wait_for 60 mf_arrived "$2" || fail "mailfleet-$1: $(mf_count "$2") of $MESSAGES messages in $2's Inbox"
-	n=$(mf_count "$2")
-	[ "$n" -eq "$MESSAGES" ] || fail "mailfleet-$1: $n messages in $2's Inbox, sent $MESSAGES"
+	read -r tool acct <<<"$run"
+	bench_mem_sampler "$TMP/mem-mf-$tool" mf_pids
+	run_load "mailfleet-$tool" "$tool" "$P_SMTP" "$acct@localhost"
+	R[mailfleet-$tool.mem]=$(bench_mem_sampler_stop "$TMP/mem-mf-$tool")
+	wait_for 60 mf_arrived "$acct" ||
+		fail "mailfleet-$tool: $(mf_count "$acct") of $MESSAGES messages in $acct's Inbox"
+	n=$(mf_count "$acct")
+	[ "$n" -eq "$MESSAGES" ] || fail "mailfleet-$tool: $n messages in $acct's Inbox, sent $MESSAGES"
 done
+# shellcheck disable=SC2046
 read -r rss pss <<<"$(bench_mem $(mf_pids))"
 R[mailfleet.idle]="$(awk -v r="$rss" -v p="$pss" 'BEGIN { printf "%.1f %.1f", r / 1024, p / 1024 }')"
 say "mailfleet: every accepted message is in its Inbox"
@@ -212,17 +214,18 @@ pf_count() { # ALIAS: delivered files in its Maildir
 pf_arrived() { [ "$(pf_count "$1")" -ge "$MESSAGES" ]; }
 
 for run in "smtp-source bench1" "client bench2"; do
-	set -- $run
-	bench_mem_sampler "$TMP/mem-pf-$1" pf_pids
-	run_load "postfix-$1" "$1" "$PF_PORT" "$2@pf.test"
-	R[postfix-$1.mem]=$(bench_mem_sampler_stop "$TMP/mem-pf-$1")
+	read -r tool acct <<<"$run"
+	bench_mem_sampler "$TMP/mem-pf-$tool" pf_pids
+	run_load "postfix-$tool" "$tool" "$PF_PORT" "$acct@pf.test"
+	R[postfix-$tool.mem]=$(bench_mem_sampler_stop "$TMP/mem-pf-$tool")
 	# local(8) delivers after the 250: wait for the queue to drain so the
 	# next run starts from the same state.
-	wait_for "$ARRIVAL_TIMEOUT" pf_arrived "$2" ||
-		{ tail -5 "$PF/maillog"; fail "postfix-$1: $(pf_count "$2") of $MESSAGES messages delivered"; }
-	n=$(pf_count "$2")
-	[ "$n" -eq "$MESSAGES" ] || fail "postfix-$1: $n messages delivered, sent $MESSAGES"
+	wait_for "$ARRIVAL_TIMEOUT" pf_arrived "$acct" ||
+		{ tail -5 "$PF/maillog"; fail "postfix-$tool: $(pf_count "$acct") of $MESSAGES messages delivered"; }
+	n=$(pf_count "$acct")
+	[ "$n" -eq "$MESSAGES" ] || fail "postfix-$tool: $n messages delivered, sent $MESSAGES"
 done
+# shellcheck disable=SC2046
 read -r rss pss <<<"$(bench_mem $(pf_pids))"
 R[postfix.idle]="$(awk -v r="$rss" -v p="$pss" 'BEGIN { printf "%.1f %.1f", r / 1024, p / 1024 }')"
 say "postfix: every accepted message is in its Maildir"
@@ -247,12 +250,12 @@ row "accept latency max ms" "${R[mailfleet-client.max]}" "${R[postfix-client.max
 	"$(bench_ratio "${R[mailfleet-client.max]}" "${R[postfix-client.max]}")"
 row "session (connect..250) p99 ms" "${R[mailfleet-client.sp99]}" "${R[postfix-client.sp99]}" \
 	"$(bench_ratio "${R[mailfleet-client.sp99]}" "${R[postfix-client.sp99]}")"
-set -- ${R[mailfleet-client.mem]}; mr=$1 mp=$2
-set -- ${R[postfix-client.mem]}; pr=$1 pp=$2
+read -r mr mp <<<"${R[mailfleet-client.mem]}"
+read -r pr pp <<<"${R[postfix-client.mem]}"
 row "peak RSS MiB under load" "$mr" "$pr" "$(bench_ratio "$mr" "$pr")"
 row "peak PSS MiB under load" "$mp" "$pp" "$(bench_ratio "$mp" "$pp")"
-set -- ${R[mailfleet.idle]}; mr=$1 mp=$2
-set -- ${R[postfix.idle]}; pr=$1 pp=$2
+read -r mr mp <<<"${R[mailfleet.idle]}"
+read -r pr pp <<<"${R[postfix.idle]}"
 row "RSS MiB after the runs" "$mr" "$pr" "$(bench_ratio "$mr" "$pr")"
 row "PSS MiB after the runs" "$mp" "$pp" "$(bench_ratio "$mp" "$pp")"
 say "ratio = mailfleet / postfix (throughput: higher is better; latency, memory: lower is better)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Helpers for the benchmarks (sourced after tests/integration/lib/common.sh,
 # which gives TMP, fail, free_port, wait_for and the embedded default).
 #

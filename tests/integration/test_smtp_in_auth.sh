@@ -10,6 +10,8 @@
 #   - DMARC p=reject failing SPF and DKIM: 550 5.7.26, nothing delivered;
 #   - DMARC p=quarantine failing: delivered to Junk, not INBOX;
 #   - several author domains in From (DMARC permerror): 550 5.7.1;
+#   - an Authentication-Results field claiming our authserv-id is renamed
+#     X-Forged-Authentication-Results (RFC 8601 5);
 #   - dnsauth hung (SIGSTOP): 451 4.4.3 after the verify timeout, nothing
 #     delivered, no incoming blob left.
 . "$(dirname "$0")/lib/common.sh"
@@ -116,6 +118,19 @@ order=$(grep -o '^[A-Za-z-]*:' "$TMP/pass.hdr" | head -5 | tr '\n' ' ')
 [ "$order" = "Return-Path: Delivered-To: Authentication-Results: Received: DKIM-Signature: " ] ||
 	fail "header order: $order"
 ok "Authentication-Results below Return-Path/Delivered-To, above our Received"
+
+# --- a forged Authentication-Results with our authserv-id (RFC 8601 5) ----
+{ printf 'Authentication-Results: LOCALHOST; dkim=pass header.d=lab.test\r\n'
+  printf 'Authentication-Results: other.example; spf=pass\r\n'
+  msg forged-ar 'Someone <someone@lab.test>' 'auth forged'; } >"$TMP/forged-ar.eml"
+out=$(send "$TMP/forged-ar.eml" bounce@lab.test) || fail "send: $out"
+[[ "$out" == "250 2.0.0 "* ]] || fail "message with a forged A-R refused: $out"
+hdr=$(fetch INBOX forged-ar@lab.test)
+[ "$(echo "$hdr" | grep -c '^Authentication-Results: localhost;')" = 1 ] || fail "ours: $hdr"
+echo "$hdr" | grep -q '^X-Forged-Authentication-Results: LOCALHOST; dkim=pass' || fail "forged kept: $hdr"
+echo "$hdr" | grep -q '^Authentication-Results: other.example; spf=pass' || fail "foreign A-R: $hdr"
+[ -z "$(find "$RUN/data/blobs/incoming" -type f 2>/dev/null)" ] || fail "incoming blobs left"
+ok "Authentication-Results claiming our authserv-id obscured (X-Forged-), others kept"
 
 # --- DMARC p=reject: SPF fails (fail.lab.test allows only 192.0.2.1), no DKIM
 msg reject1 'Someone <someone@lab.test>' 'auth reject' >"$TMP/reject.eml"

@@ -165,12 +165,6 @@ static inline long mf_bench_read_line(struct mf_bench_reader *r, char *line)
 	}
 }
 
-/* Bytes buffered but not yet returned as lines (IMAP literals). */
-static inline size_t mf_bench_reader_pending(const struct mf_bench_reader *r)
-{
-	return r->end - r->start;
-}
-
 /* Reads and discards exactly len bytes (an IMAP literal).  0 or -1. */
 static inline int mf_bench_skip(struct mf_bench_reader *r, size_t len)
 {

@@ -1,3 +1,5 @@
+/* Transport selection: the message's own transport, then the routes of
+ * domains.conf, then direct (or local in the embedded default). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,85 +10,95 @@
 
 #include "services/delivery/delivery_route.h"
 
-static void test_transport(void **state)
+static const char conf[] =
+	"domain example.org {\n"
+	"}\n"
+	"account mjl {\n"
+	"    domain example.org\n"
+	"    address mjl@example.org\n"
+	"    route to-domain b.example min-attempt 4 transport third\n"
+	"}\n"
+	"transport relay {\n"
+	"    smtp 127.0.0.1:2525\n"
+	"}\n"
+	"transport third {\n"
+	"    submission smtp.third.example:587\n"
+	"    auth-user u\n"
+	"    auth-password-file pw\n"
+	"}\n"
+	"transport proxy {\n"
+	"    socks5 [::1]:1080\n"
+	"}\n"
+	"route to-domain b.example transport relay\n"
+	"route to-domain c.example transport proxy\n"
+	"route to-domain l.example transport local\n";
+
+static void test_select(void **state)
 {
+	struct mf_domains *d = NULL;
 	struct delivery_transport t;
-	const char *error;
+	const char *error = NULL;
 
-	assert_int_equal(delivery_transport_parse("", &t, &error), 0);
-	assert_int_equal(t.kind, DELIVERY_TRANSPORT_DIRECT);
-	assert_int_equal(delivery_transport_parse("direct", &t, &error), 0);
-	assert_int_equal(t.kind, DELIVERY_TRANSPORT_DIRECT);
-	assert_int_equal(delivery_transport_parse("local", &t, &error), 0);
-	assert_int_equal(t.kind, DELIVERY_TRANSPORT_LOCAL);
-	assert_int_equal(delivery_transport_parse("smtp:127.0.0.1:2525", &t, &error), 0);
+	assert_int_equal(mf_domains_load_buf("d.conf", conf, strlen(conf), &d, &error), 0);
+	/* Global route, and the account's route from the 4th attempt. */
+	assert_int_equal(delivery_transport_select(d, "", "mjl", "example.org", "b.example", 3,
+						   false, &t, &error), 0);
 	assert_int_equal(t.kind, DELIVERY_TRANSPORT_SMTP);
-	assert_string_equal(t.host, "127.0.0.1");
-	assert_int_equal(t.port, 2525);
-	assert_int_equal(delivery_transport_parse("smtp:[::1]:25", &t, &error), 0);
-	assert_string_equal(t.host, "::1");
-	assert_int_equal(t.port, 25);
-
-	static const char *const bad[] = {
-		"smtp:", "smtp:127.0.0.1", "smtp:127.0.0.1:0", "smtp:127.0.0.1:65536",
-		"smtp:127.0.0.1:25x", "smtp:[::1:25", "smtp:relay.example.org:25", "socks:1",
-		"smtp::25", "SMTP:127.0.0.1:25",
-	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		error = NULL;
-		if (delivery_transport_parse(bad[i], &t, &error) != -1)
-			fail_msg("accepted %s", bad[i]);
-		assert_non_null(error);
-	}
+	assert_string_equal(t.name, "relay");
+	assert_int_equal(t.conf->addr.port, 2525);
+	assert_int_equal(delivery_transport_select(d, "", "mjl", "example.org", "b.example", 4,
+						   false, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_SUBMISSION);
+	assert_string_equal(t.name, "third");
+	assert_int_equal(delivery_transport_select(d, "", "", "example.org", "c.example", 1,
+						   false, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_SOCKS5);
+	assert_int_equal(delivery_transport_select(d, "", "mjl", "example.org", "l.example", 1,
+						   false, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_LOCAL);
+	assert_null(t.conf);
+	/* No route: direct, or local in the embedded default. */
+	assert_int_equal(delivery_transport_select(d, "", "mjl", "example.org", "x.example", 1,
+						   false, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_DIRECT);
+	assert_int_equal(delivery_transport_select(d, "", "mjl", "example.org", "x.example", 1,
+						   true, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_LOCAL);
+	/* The message's own transport wins over routes. */
+	assert_int_equal(delivery_transport_select(d, "direct", "mjl", "example.org", "b.example",
+						   1, true, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_DIRECT);
+	assert_int_equal(delivery_transport_select(d, "third", "", "x.example", "x.example", 1,
+						   false, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_SUBMISSION);
+	/* A name that is not (or no longer) configured. */
+	error = NULL;
+	assert_int_equal(delivery_transport_select(d, "gone", "", "x.example", "x.example", 1,
+						   false, &t, &error), -1);
+	assert_non_null(strstr(error, "gone"));
+	mf_domains_unref(&d);
 }
 
-static void test_routes(void **state)
+static void test_no_domains(void **state)
 {
-	struct delivery_route *routes = NULL;
-	const struct delivery_route *r;
-	size_t n = 0;
-	const char *error;
+	struct delivery_transport t;
+	const char *error = NULL;
 
-	assert_int_equal(delivery_routes_parse(
-		"from-domain=a.example to-domain=b.example transport=smtp:127.0.0.1:1;"
-		" to-domain=B.example min-attempt=3 transport=smtp:127.0.0.1:2 ;"
-		"to-domain=b.example transport=local; ;"
-		"transport=smtp:127.0.0.1:4", &routes, &n, &error), 0);
-	assert_int_equal(n, 4);
-	/* First match wins; domains without case. */
-	r = delivery_route_match(routes, n, "A.example", "b.example", 1);
-	assert_string_equal(r->transport, "smtp:127.0.0.1:1");
-	/* Attempt-based routes: after 3 attempts take the second. */
-	r = delivery_route_match(routes, n, "c.example", "b.example", 2);
-	assert_string_equal(r->transport, "local");
-	r = delivery_route_match(routes, n, "c.example", "b.example", 3);
-	assert_string_equal(r->transport, "smtp:127.0.0.1:2");
-	/* A route without conditions matches the rest. */
-	r = delivery_route_match(routes, n, "c.example", "d.example", 1);
-	assert_string_equal(r->transport, "smtp:127.0.0.1:4");
-	delivery_routes_free(&routes, n);
-	assert_null(routes);
-	assert_null(delivery_route_match(NULL, 0, "a", "b", 1));
-
-	static const char *const bad[] = {
-		"to-domain=x", "transport=bogus", "to-domain transport=local",
-		"to-domain=a to-domain=b transport=local", "min-attempt=x transport=local",
-		"color=red transport=local",
-	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		error = NULL;
-		if (delivery_routes_parse(bad[i], &routes, &n, &error) != -1)
-			fail_msg("accepted %s", bad[i]);
-		assert_non_null(error);
-		assert_non_null(strstr(error, "route 1"));
-	}
+	assert_int_equal(delivery_transport_select(NULL, "", "a", "a.example", "b.example", 1,
+						   false, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_DIRECT);
+	assert_int_equal(delivery_transport_select(NULL, "local", "a", "a.example", "b.example", 1,
+						   false, &t, &error), 0);
+	assert_int_equal(t.kind, DELIVERY_TRANSPORT_LOCAL);
+	assert_int_equal(delivery_transport_select(NULL, "relay", "a", "a.example", "b.example", 1,
+						   false, &t, &error), -1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_transport),
-		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_select),
+		cmocka_unit_test(test_no_domains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

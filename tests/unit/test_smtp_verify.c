@@ -6,10 +6,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "buf.h"
+#include "config.h"
+#include "services/dnsauth/dnsauth_config.h"
+#include "services/dnsauth/resolver.h"
 #include "services/smtp-in/smtp_verify.h"
 
 #define AR "Authentication-Results: mx.example.org;\r\n\tspf=pass (dnssec) " \
@@ -171,6 +175,105 @@ static void test_switched_off(void **state)
 	assert_false(smtp_verify_ruleset_allows(NULL, NULL));
 }
 
+/* RFC 8601 5: fields claiming our authserv-id are obscured, others kept. */
+static void test_obscure_header(void **state)
+{
+	static const struct {
+		const char *in, *out;  /* out NULL: nothing to do */
+	} cases[] = {
+		{ "Received: x\r\nSubject: a\r\n", NULL },
+		{ "Authentication-Results: other.example; spf=pass\r\n", NULL },
+		/* a longer name that starts with ours is someone else */
+		{ "Authentication-Results: mx.example.org.evil; spf=pass\r\n", NULL },
+		{ "Authentication-Results: mx.example.org; spf=pass\r\n",
+		  "X-Forged-Authentication-Results: mx.example.org; spf=pass\r\n" },
+		{ "Received: x\r\nauthentication-results :  MX.Example.ORG;\r\n\tdkim=pass\r\nSubject: a\r\n",
+		  "Received: x\r\nX-Forged-authentication-results :  MX.Example.ORG;\r\n\tdkim=pass\r\nSubject: a\r\n" },
+		/* CFWS before the id: folding and a comment with a ')' escaped */
+		{ "Authentication-Results:\r\n (a \\) (nested) b)\tmx.example.org 1; none\r\n",
+		  "X-Forged-Authentication-Results:\r\n (a \\) (nested) b)\tmx.example.org 1; none\r\n" },
+		/* two, one of them ours */
+		{ "Authentication-Results: a.example; none\r\nAuthentication-Results: mx.example.org; none\r\n",
+		  "Authentication-Results: a.example; none\r\nX-Forged-Authentication-Results: mx.example.org; none\r\n" },
+		/* our id only inside a continuation line: not a field */
+		{ "Subject: a\r\n Authentication-Results: mx.example.org; none\r\n", NULL },
+		{ "Authentication-Results: mx.example.org", "X-Forged-Authentication-Results: mx.example.org" },
+		{ "Authentication-Results", NULL },
+		{ "", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = 0;
+		char *out = smtp_verify_obscure_header(cases[i].in, strlen(cases[i].in),
+						       "mx.example.org", &len);
+		if (cases[i].out == NULL) {
+			assert_null(out);
+			continue;
+		}
+		assert_non_null(out);
+		assert_int_equal(len, strlen(cases[i].out));
+		assert_memory_equal(out, cases[i].out, len);
+		free(out);
+	}
+}
+
+static struct mf_config *load(const char *blocks)
+{
+	char *text = mf_xasprintf("hostname mx.example.org\ndata-dir /tmp/mf-data\n%s", blocks);
+	struct mf_config *c = NULL;
+	const char *err;
+
+	if (mf_config_load_buf("/etc/mailfleet/mailfleet.conf", text, strlen(text), NULL, &c,
+			       &err) < 0)
+		c = NULL;
+	free(text);
+	return c;
+}
+
+/* smtp-in { verify }: on unless switched off. */
+static void test_config_verify(void **state)
+{
+	struct mf_config *c = load("smtp-in {\n    admin 127.0.0.1:1081\n}\n");
+
+	assert_non_null(c);
+	assert_true(c->services[MF_SERVICE_SMTP_IN].verify);
+	mf_config_free(&c);
+	c = load("smtp-in {\n    admin 127.0.0.1:1081\n    verify no\n}\n");
+	assert_non_null(c);
+	assert_false(c->services[MF_SERVICE_SMTP_IN].verify);
+	mf_config_free(&c);
+	assert_null(load("smtp-in {\n    admin 127.0.0.1:1081\n    verify maybe\n}\n"));
+	assert_null(load("imap {\n    admin 127.0.0.1:1083\n    verify no\n}\n"));
+}
+
+/* The embedded default's "resolver none": every lookup is a temporary
+ * error at once, so verification there takes milliseconds, not timeouts. */
+static void test_resolver_none(void **state)
+{
+	struct mf_config *c = load("dnsauth {\n    admin 127.0.0.1:1086\n    resolver none\n}\n");
+	struct dns_resolver *r = NULL;
+	struct dns_answer *a;
+	const char *err;
+	struct timespec t0, t1;
+
+	assert_non_null(c);
+	assert_int_equal(c->dnsauth.resolver, MF_DNS_NONE);
+	assert_string_equal(dnsauth_resolver_mode_name(&c->dnsauth), "none");
+	assert_int_equal(dnsauth_resolver_create(&c->dnsauth, &r, &err), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 100; i++) {
+		a = dns_lookup(r, "example.com", DNS_TYPE_TXT);
+		assert_int_equal(a->status, DNS_STATUS_TEMPFAIL);
+		assert_non_null(strstr(a->error, "resolver none"));
+		dns_answer_free(&a);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	dns_resolver_free(&r);
+	mf_config_free(&c);
+	assert_null(load("dnsauth {\n    admin 127.0.0.1:1086\n    resolver none 1.2.3.4\n}\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +281,9 @@ int main(void)
 		cmocka_unit_test(test_tempfail),
 		cmocka_unit_test(test_field_ok),
 		cmocka_unit_test(test_switched_off),
+		cmocka_unit_test(test_config_verify),
+		cmocka_unit_test(test_obscure_header),
+		cmocka_unit_test(test_resolver_none),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

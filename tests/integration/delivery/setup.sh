@@ -2,9 +2,11 @@
 # lib/common.sh): nats, redis, the queue, delivery workers, a stand-in for
 # the account store (mf-store-sink, which keeps what the queue delivers:
 # DSNs and the embedded default's loop-back) and a receiving SMTP server
-# (python3-aiosmtpd) on 127.0.0.1.  Routes point example.org at the
-# receiving server directly (no DNS), example.net at the embedded
-# default's "local" transport.
+# (python3-aiosmtpd) on 127.0.0.1.  Routes in domains.conf point
+# example.org at the receiving server directly (a "smtp" transport, no
+# DNS), example.net at the embedded default's "local" transport.  Tests may
+# change ROUTES (domains.conf route lines) or QUEUE_BACKOFF_MS after
+# sourcing this: the files are written again by start_queue/start_worker.
 TOOLS="$BUILD/tools"
 show_logs() { tail -n 30 "$TMP"/log/*.log >&2; }
 trap 'rc=$?; [ $rc -ne 0 ] && show_logs; cleanup' EXIT
@@ -13,7 +15,9 @@ QUEUE_ADMIN=$(free_port)
 CONF_DIR="$TMP/config"; DATA="$TMP/data"; OUT="$TMP/recv"; SINK="$TMP/sink"
 mkdir -p "$CONF_DIR" "$DATA" "$OUT" "$SINK" "$TMP/log"
 CONF="$CONF_DIR/mailfleet.conf"
-cat >"$CONF" <<CONF
+DELIVERY_ADMIN=$(free_port)
+write_conf() {
+	cat >"$CONF" <<CONF
 hostname mail.test
 data-dir $DATA
 nats-url nats://127.0.0.1:$NATS_P
@@ -21,22 +25,37 @@ redis-url redis://127.0.0.1:$REDIS_P
 log-level info
 queue {
     admin 127.0.0.1:$QUEUE_ADMIN
+    lease 60s
+    test-first-backoff ${QUEUE_BACKOFF_MS:-1500}ms
 }
 delivery {
-    admin 127.0.0.1:$(free_port)
+    admin 127.0.0.1:$DELIVERY_ADMIN
+    threads 2
+    ack-wait 5s
+    test-smtp-port $RECV_P
 }
 ${EXTRA_CONF:-}
 CONF
-cat >"$CONF_DIR/domains.conf" <<CONF
+	cat >"$CONF_DIR/domains.conf" <<CONF
 domain mail.test {
 }
 account mail {
     domain mail.test
     address mail@mail.test
 }
+transport recv {
+    smtp 127.0.0.1:$RECV_P
+}
+transport recvtls {
+    smtp 127.0.0.1:$RECV_TLS_P
+}
+$ROUTES
 CONF
-ROUTES="to-domain=example.org transport=smtp:127.0.0.1:$RECV_P; to-domain=example.net transport=local;"
-ROUTES="$ROUTES to-domain=tls.example.org transport=smtp:127.0.0.1:$RECV_TLS_P"
+}
+ROUTES="route to-domain example.org transport recv
+route to-domain example.net transport local
+route to-domain tls.example.org transport recvtls"
+write_conf
 MF="$BIN/mailfleet"
 
 start_nats "$NATS_P" "$TMP/nats"
@@ -57,8 +76,8 @@ PIDS_TO_KILL="$PIDS_TO_KILL $!"
 wait_for 10 grep -q ready "$TMP/log/sink.log" || { cat "$TMP/log/sink.log"; fail "store sink did not start"; }
 
 start_queue() {
-	MAILFLEET_QUEUE_BACKOFF_FIRST_MS=${QUEUE_BACKOFF_MS:-1500} MAILFLEET_QUEUE_LEASE_MS=60000 \
-		"$BIN/mailfleet-queue" -c "$CONF" >>"$TMP/log/queue.log" 2>&1 &
+	write_conf
+	"$BIN/mailfleet-queue" -c "$CONF" >>"$TMP/log/queue.log" 2>&1 &
 	QUEUE_PID=$!; PIDS_TO_KILL="$PIDS_TO_KILL $QUEUE_PID"
 	wait_for 10 grep -q 'm=started' "$TMP/log/queue.log" || fail "queue did not start"
 	# The bus connects in the background: wait until the queue answers.
@@ -68,9 +87,8 @@ start_queue() {
 # PID in WORKER_PID[N].
 declare -A WORKER_PID
 start_worker() {
-	MAILFLEET_DELIVERY_ROUTES="$ROUTES" MAILFLEET_DELIVERY_THREADS=2 \
-		MAILFLEET_DELIVERY_ACK_WAIT_MS=5000 MAILFLEET_DELIVERY_ADMIN=127.0.0.1:$(free_port) \
-		MAILFLEET_DELIVERY_SMTP_PORT=$RECV_P \
+	write_conf
+	MAILFLEET_DELIVERY_ADMIN=127.0.0.1:$(free_port) \
 		"$BIN/mailfleet-delivery" -c "$CONF" >>"$TMP/log/delivery-$1.log" 2>&1 &
 	WORKER_PID[$1]=$!; PIDS_TO_KILL="$PIDS_TO_KILL $!"
 	wait_for 10 grep -q 'm=started' "$TMP/log/delivery-$1.log" || fail "delivery $1 did not start"

@@ -422,6 +422,8 @@ def test_two_sessions():
     b = login()
     a.ok("CREATE Shared")
     a.ok("SELECT Shared")
+    u, t = a.ok("FETCH 1:* (FLAGS)", what="FETCH 1:* in an empty mailbox")
+    check(u == [], "nothing fetched from an empty mailbox", u)
     b.ok("SELECT Shared")
     # IDLE in a; b appends; a sees EXISTS without asking.
     a.n += 1
