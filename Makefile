@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, start the embedded default
 #   make test       install, build, run unit and integration tests
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make bench      compare with Postfix and Dovecot on this machine (root)
 #   make check-banned  fail if a banned libc function appears
 #
 # Knobs: SANITIZE=address,undefined   WERROR=1 (set by CI)   RUN_DIR=./run
@@ -59,7 +60,7 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 .PHONY: all deps deps-run deps-test run test unit integration fuzz \
-        check-banned clean
+        check-banned clean compose-test helm-check bench
 .SECONDARY:
 
 all: check-banned $(SERVICE_BINS) $(CLI_BIN) $(UNIT_BINS) $(TOOL_BINS)
@@ -140,6 +141,24 @@ test: deps-test
 		{ tail -40 $(BUILD)/fuzz.out; exit 1; }
 	@grep '^fuzz:' $(BUILD)/fuzz.out
 	@BUILD=$(BUILD) ci/run-tests.sh $(UNIT_BINS)
+	@BUILD=$(BUILD) ci/helm-check.sh
+
+# Performance comparisons with real peers (Postfix, Dovecot) on this machine:
+# figures side by side with the ratio; fails only when something broke.
+# BENCH_QUICK=1 for a short run; BENCH_SETTLE=SECS for the pause before
+# file-heavy runs (BENCHMARKING.md).
+bench: deps-test
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) ci/run-bench.sh
+
+# Containers end to end with podman (ci/podman-setup.sh installs podman and
+# makes the base image on first use; needs root).
+compose-test:
+	@ci/compose-test.sh
+
+# The Helm chart, rendered and checked without helm (there is none in Debian).
+helm-check: $(CLI_BIN)
+	@BUILD=$(BUILD) ci/helm-check.sh
 
 # --- fuzzing ----------------------------------------------------------------
 FUZZ_CC     ?= clang-14

@@ -10,10 +10,12 @@ build_pkgs="gcc make pkg-config libc6-dev libssl-dev libnats-dev libhiredis-dev
 run_pkgs="nats-server redis-server openssl curl"
 # Test peers and real clients: DNS lab (nsd, unbound, ldns), mail peers
 # (postfix, dovecot for benchmarks), clients (swaks, mbsync, fetchmail),
-# cross-checkers (dkimpy, pyspf, opendkim), aiosmtpd as a receiving server.
+# cross-checkers (dkimpy, pyspf, opendkim), aiosmtpd as a receiving server,
+# Go with sprig to render the Helm chart (ci/helm-check.sh).
 test_pkgs="libcmocka-dev prometheus python3 clang-14 libclang-rt-14-dev
   unbound nsd ldnsutils swaks libnet-ssleay-perl postfix dovecot-imapd isync fetchmail
-  python3-dkim python3-spf python3-yaml python3-aiosmtpd opendkim-tools"
+  python3-dkim python3-spf python3-yaml python3-aiosmtpd opendkim-tools
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev"
 
 want="$build_pkgs"
 case "${1:-build}" in

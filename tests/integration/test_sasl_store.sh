@@ -76,5 +76,30 @@ S keylookup "$fp" | grep -q '^key unknown' || fail "removed key still found"
 S keyremove mail "$fp" | grep -q '^key not found' || fail "second remove"
 ok "TLS public keys: add (DER SPKI, unique, own address), list, lookup by fingerprint, remove"
 
+# The CLI: a client certificate made by openssl req, only its key counts.
+M() { "$BUILD/bin/mailfleet" "$@" -c "$CONF"; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/c.key" \
+	-out "$TMP/c.pem" -days 2 -subj /CN=laptop 2>/dev/null || fail "openssl req"
+cfp=$(openssl x509 -in "$TMP/c.pem" -pubkey -noout | openssl pkey -pubin -outform DER |
+	openssl dgst -sha256 -r | cut -d' ' -f1)
+out=$(M tlspubkey add mail laptop "$TMP/c.pem" --no-preauth) || fail "tlspubkey add: $out"
+echo "$out" | grep -q "^key $cfp added to account mail (login mail@localhost, no IMAP PREAUTH)" ||
+	fail "tlspubkey add: $out"
+M tlspubkey list mail | grep -q "^$cfp name=laptop login=mail@localhost preauth=no$" ||
+	fail "tlspubkey list: $(M tlspubkey list mail)"
+S keylookup "$cfp" | grep -q '^key found account=mail ' || fail "CLI key not found by fingerprint"
+M tlspubkey add mail again "$TMP/c.pem" >/dev/null 2>&1 && fail "same key added twice"
+M tlspubkey add mail junk /etc/hostname >/dev/null 2>&1 && fail "junk file accepted"
+M tlspubkey remove mail "$cfp" | grep -q "^key $cfp removed" || fail "tlspubkey remove"
+M tlspubkey remove mail "$cfp" >/dev/null 2>&1 && fail "second remove succeeded"
+ok "mailfleet tlspubkey add (openssl req certificate) / list / remove"
+
+out=$(M account loginattempts mail)
+echo "$out" | grep -q '^last=20[0-9-]*T[0-9:]*Z first=.* count=3 result=badcreds protocol=imap mechanism=PLAIN login="mail@localhost" ip=192.0.2.7 ' ||
+	fail "account loginattempts: $out"
+[ "$(M account loginattempts mail --limit 1 | wc -l)" = 1 ] || fail "loginattempts --limit"
+M account loginattempts nosuch >/dev/null 2>&1 && fail "loginattempts of an unknown account"
+ok "mailfleet account loginattempts"
+
 stop_embedded
 ok "test_sasl_store passed"
