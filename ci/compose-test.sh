@@ -17,10 +17,20 @@
 #   - a restart keeps the volumes: the quickstart does not run again, the
 #     configuration and keys are unchanged, NATS keeps its JetStream store
 #
-# Mail-flow checks (message in through smtp-in and read over IMAP, submission
-# out through a delivery worker to a receiving server on loopback, 300 queued
-# messages each delivered once by 3 workers, mail kept across a restart) are
-# added here when the services that carry mail land: see the MAIL FLOW mark.
+#   - mail flow: a message into smtp-in read back over IMAP; a message
+#     submitted (587 STARTTLS, AUTH PLAIN) to an external address leaves
+#     through a delivery worker to a receiving server on loopback
+#     (python3-aiosmtpd, port 27125) with DKIM signatures that verify with the
+#     keys of the printed DNS records; 300 messages held in the queue, then
+#     released to 3 workers: each delivered exactly once (by Message-ID at
+#     the receiver), by more than one worker (their delivered counters);
+#     after `down` and `up` IMAP still has the message and nothing is
+#     delivered again
+#
+# Nothing leaves loopback: after the first start the test switches dnsauth
+# to "resolver none" (the quickstart's "resolver recursive" would ask the
+# root servers) and routes the test domains to the receiver (domains.conf
+# transport and route lines), then restarts dnsauth and delivery.
 #
 # Env: MF_BUILD_CONTEXT (default: the repository), MF_KEEP=1 (leave the stack
 # running), MF_SKIP_SETUP=1 (do not run ci/podman-setup.sh), MF_WERROR
@@ -45,6 +55,7 @@ elapsed() { echo $(( $(date +%s) - START ))s; }
 
 finish() {
 	local rc=$?
+	[ -n "${RECV_PID:-}" ] && kill "$RECV_PID" 2>/dev/null
 	if [ "${MF_KEEP:-0}" != 1 ]; then
 		compose down -v >/dev/null 2>&1
 		podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
@@ -160,7 +171,7 @@ fi
 # --- images -------------------------------------------------------------------
 # A stack left by an earlier run (MF_KEEP=1) goes first, with its volumes.
 compose down -v >/dev/null 2>&1
-for p in 26025 26587 26465 26143 26993 26080 27081 27088 27100 30222 34222 32379; do
+for p in 26025 26587 26465 26143 26993 26080 27081 27088 27100 27125 30222 34222 32379; do
 	bash -c "echo >/dev/tcp/127.0.0.1/$p" 2>/dev/null && die "port $p is in use; the test needs 26000+ ports"
 done
 
@@ -297,9 +308,65 @@ done
 [ -z "$closed" ] && ok "SMTP, submission, IMAP and web listeners accept connections" ||
 	bad "listeners not accepting on:$closed"
 
-# --- MAIL FLOW --------------------------------------------------------------
-# Added when smtp-in, imap, submission, queue and delivery carry mail:
-# smtp-in -> IMAP; submission -> delivery -> receiving server on loopback.
+# --- mail flow ----------------------------------------------------------------
+# Loopback only: no DNS (resolver none), the test domains routed to the
+# receiving server; dnsauth and the delivery worker restarted to read that.
+MAILFLOW="/usr/bin/python3 $ROOT/ci/compose/mailflow.py"
+RECV_P=27125
+RECV="$TMP/recv"
+USER_ADDR=mail@example.test
+PASSWORD=$(sed -n 's/^  password: *\([A-Za-z0-9-]\{20,\}\)$/\1/p' "$TMP/init1.log")
+[ -n "$PASSWORD" ] || bad "init did not print the account's password"
+sed -i 's/^\( *\)resolver recursive$/\1resolver none/' "$CONFDIR/mailfleet.conf"
+grep -q '^ *resolver none$' "$CONFDIR/mailfleet.conf" || die "could not switch dnsauth to resolver none"
+cat >>"$CONFDIR/domains.conf" <<CONF
+
+# compose-test: external domains go to the receiving server on loopback.
+transport compose-recv {
+    smtp 127.0.0.1:$RECV_P
+}
+route to-domain external.test transport compose-recv
+route to-domain bulk.test transport compose-recv
+CONF
+chown 10001:10001 "$CONFDIR/mailfleet.conf" "$CONFDIR/domains.conf"
+mkdir -p "$RECV"
+/usr/bin/python3 "$ROOT/tests/integration/delivery/smtp_receiver.py" "$RECV_P" "$RECV" \
+	>"$TMP/receiver.log" 2>&1 &
+RECV_PID=$!
+wait_for 15 grep -q ready "$TMP/receiver.log" || die "receiving server did not start: $(cat "$TMP/receiver.log")"
+podman exec "${PROJECT}_queue_1" mailfleet config check >"$TMP/config-check.log" 2>&1 ||
+	die "configuration with the test routes does not check: $(cat "$TMP/config-check.log")"
+podman restart -t 25 "${PROJECT}_dnsauth_1" $(containers delivery) >"$TMP/restart.log" 2>&1 ||
+	die "restarting dnsauth and delivery failed: $(cat "$TMP/restart.log")"
+wait_ready 60 || die "dnsauth and delivery not ready after their restart"
+
+say "mail flow ($(elapsed))"
+# smtp-in -> account store -> IMAP.  A 250 means stored: read it at once.
+if $MAILFLOW smtp-in 26025 smtp-in-1@sender.invalid >"$TMP/smtp-in.out" 2>&1 &&
+	$MAILFLOW imap-has 26993 "$USER_ADDR" "$PASSWORD" smtp-in-1@sender.invalid >>"$TMP/smtp-in.out" 2>&1; then
+	ok "smtp-in: a message to $USER_ADDR is read back over IMAP (TLS, the printed password)"
+else
+	bad "smtp-in -> IMAP: $(cat "$TMP/smtp-in.out")"
+fi
+
+# submission -> queue -> delivery worker -> receiving server, DKIM-signed.
+received_with() { grep -l -- "$1" "$RECV"/msg-*.eml 2>/dev/null | head -1; }
+has_received() { [ -n "$(received_with "$1")" ]; }
+if ! $MAILFLOW submit 26587 "$USER_ADDR" "$PASSWORD" friend@external.test 1 out >"$TMP/submit.out" 2>&1; then
+	bad "submission (587, STARTTLS, AUTH PLAIN): $(cat "$TMP/submit.out")"
+elif ! wait_for 60 has_received '^Message-ID: <out-1@example.test>'; then
+	bad "submitted message did not reach the receiving server within 60 s"
+	podman logs --tail 10 "$(containers delivery | head -1)" >&2
+else
+	f=$(received_with '^Message-ID: <out-1@example.test>')
+	if ! grep -q '^X-Rcpt: friend@external.test' "$f" || ! grep -q '^X-Mail-From: mail@example.test' "$f"; then
+		bad "received message has the wrong envelope: $(head -3 "$f")"
+	elif ! $MAILFLOW dkim "$f" "$CONFDIR/dns-records.txt" >"$TMP/dkim.out" 2>&1; then
+		bad "received message: DKIM: $(cat "$TMP/dkim.out")"
+	else
+		ok "submission (587 STARTTLS, AUTH PLAIN) -> queue -> delivery -> receiver, $(cat "$TMP/dkim.out")"
+	fi
+fi
 
 # --- scale delivery to 3 ----------------------------------------------------
 say "scaling delivery to 3 ($(elapsed))"
@@ -319,7 +386,54 @@ else
 		bad "scaled delivery workers not ready within 60 s"
 	fi
 fi
-# MAIL FLOW: 300 queued messages, each delivered exactly once by the 3 workers.
+
+# 300 messages held in the queue, then released at once to the 3 workers.
+delivered_by() { # CONTAINER: its mailfleet_delivery_delivered_total
+	curl -s -m 5 "http://127.0.0.1:$(admin_port "$1")/metrics" |
+		sed -n 's/^mailfleet_delivery_delivered_total \([0-9]*\)$/\1/p'
+}
+bulk_done() { [ "$(grep -l '^X-Rcpt: bulk@bulk.test' "$RECV"/msg-*.eml 2>/dev/null | wc -l)" -ge 300 ]; }
+qcli() { podman exec "${PROJECT}_queue_1" mailfleet "$@"; }
+workers=$(containers delivery)
+say "300 messages through 3 workers ($(elapsed))"
+rule=$(qcli queue holdrule add --to-domain bulk.test 2>&1 | sed -n 's/^hold rule \([0-9]*\) added.*/\1/p')
+if [ -z "$rule" ]; then
+	bad "queue holdrule add failed"
+elif ! $MAILFLOW submit 26587 "$USER_ADDR" "$PASSWORD" bulk@bulk.test 300 bulk >"$TMP/submit-bulk.out" 2>&1; then
+	bad "submitting 300 messages: $(cat "$TMP/submit-bulk.out")"
+else
+	sleep 2
+	before=""
+	for c in $workers; do before="$before $(delivered_by "$c")"; done
+	held=$(grep -l '^X-Rcpt: bulk@bulk.test' "$RECV"/msg-*.eml 2>/dev/null | wc -l)
+	qcli queue holdrule remove "$rule" >/dev/null 2>&1 || bad "queue holdrule remove failed"
+	released=$(qcli queue release --to-domain bulk.test 2>&1)
+	t0=$(date +%s)
+	if [ "$held" -ne 0 ]; then
+		bad "$held messages delivered while held"
+	elif [ "$released" != "300 messages changed" ]; then
+		bad "queue release: '$released', want 300 held messages released"
+	elif ! wait_for 240 bulk_done; then
+		bad "300 released messages not delivered within 240 s: $(grep -l '^X-Rcpt: bulk@bulk.test' "$RECV"/msg-*.eml 2>/dev/null | wc -l) arrived"
+	else
+		took=$(( $(date +%s) - t0 ))
+		sleep 5 # a duplicate would arrive late
+		set -- $before
+		per=""; total=0; busy=0
+		for c in $workers; do
+			n=$(delivered_by "$c"); n=$(( ${n:-0} - ${1:-0} )); shift
+			per="$per $n"; total=$((total + n))
+			[ "$n" -gt 0 ] && busy=$((busy + 1))
+		done
+		if ! $MAILFLOW count "$RECV" bulk 300 >"$TMP/count.out" 2>&1; then
+			bad "300 messages: $(cat "$TMP/count.out")"
+		elif [ "$total" -ne 300 ] || [ "$busy" -lt 2 ]; then
+			bad "workers' mailfleet_delivery_delivered_total went up by$per (want 300 in all, from at least 2 workers)"
+		else
+			ok "300 held messages released: each delivered once in ${took}s, by the 3 workers ($per )"
+		fi
+	fi
+fi
 
 # --- SIGTERM drains, then a restart keeps the volumes ------------------------
 stop_all() { # LABEL
@@ -356,6 +470,18 @@ if wait_ready 120; then
 else
 	bad "not every service ready after the restart"
 fi
-# MAIL FLOW: the messages delivered before the restart are still in the mailbox.
+# The mail is on the volumes: IMAP has the message from before the restart,
+# and the queue delivers nothing twice.
+if $MAILFLOW imap-has 26993 "$USER_ADDR" "$PASSWORD" smtp-in-1@sender.invalid >"$TMP/imap2.out" 2>&1; then
+	sleep 5
+	if $MAILFLOW count "$RECV" bulk 300 >"$TMP/count2.out" 2>&1 &&
+		[ "$(grep -l '^Message-ID: <out-1@example.test>' "$RECV"/msg-*.eml | wc -l)" -eq 1 ]; then
+		ok "restart: IMAP still has the message received before down/up; nothing delivered twice"
+	else
+		bad "after the restart: $(cat "$TMP/count2.out")"
+	fi
+else
+	bad "after down/up, IMAP lost the message: $(cat "$TMP/imap2.out")"
+fi
 stop_all "final stop" >/dev/null
 exit 0

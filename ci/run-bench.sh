@@ -4,7 +4,8 @@
 # the figures side by side with the ratio.  Never a timed test: a benchmark
 # fails only when something broke (a peer did not start, mail was lost).
 #
-#   BUILD=build ci/run-bench.sh [NAME...]     e.g. ci/run-bench.sh smtp
+#   BUILD=build ci/run-bench.sh [NAME...]     e.g. ci/run-bench.sh smtp dkim
+#   (NAME: smtp, imap, dkim, delivery; default: every tests/bench/bench_*.sh)
 #   BENCH_QUICK=1      small counts and no settling pause (development)
 #   BENCH_SETTLE=SECS  pause after sync before file-heavy runs (default 70)
 # The figures are also kept in $BUILD/bench-<name>.log.

@@ -1615,6 +1615,15 @@ int mf_sasl_client_step(struct mf_sasl_client *cl, const unsigned char *in, size
 		cl->state = CL_DONE;
 		break;
 	}
+	case CL_DONE:
+		/* Some servers send an empty challenge where the protocol has no
+		 * room for final data (RFC 4422 5 item 2): acknowledge it. */
+		if (len == 0) {
+			cl_out(cl, "", 0);
+			break;
+		}
+		*error_r = "unexpected server challenge";
+		goto out;
 	default:
 		*error_r = "unexpected server challenge";
 		goto out;

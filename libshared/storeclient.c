@@ -812,3 +812,38 @@ void mf_storeclient_sasl_backend(struct mf_storeclient_sasl *ctx, struct mf_sasl
 	be_r->verify_password = sasl_verify;
 	be_r->lookup = sasl_lookup;
 }
+
+int mf_storeclient_credential_options(struct mf_bus *bus, const char *cid, const char *account,
+				      bool set, bool cram_md5_allowed, bool generated_only,
+				      int64_t timeout_ms, bool *cram_md5_allowed_r,
+				      bool *generated_only_r, enum mf_bus_status *status_r,
+				      const char **error_r)
+{
+	Mailfleet__V1__CredentialOptionsRequest in = MAILFLEET__V1__CREDENTIAL_OPTIONS_REQUEST__INIT;
+	Mailfleet__V1__CredentialOptionsReply *out;
+	struct mf_bus_reply reply;
+	uint8_t *buf;
+	size_t len;
+
+	in.account = (char *)account;
+	in.set = set;
+	in.cram_md5_allowed = cram_md5_allowed;
+	in.generated_only = generated_only;
+	len = mailfleet__v1__credential_options_request__get_packed_size(&in);
+	buf = pack_buf(len);
+	mailfleet__v1__credential_options_request__pack(&in, buf);
+	if (call(bus, cid, "credoptions", account, buf, len, timeout_ms, &reply, status_r,
+		 error_r) < 0) {
+		free(buf);
+		return -1;
+	}
+	free(buf);
+	out = mailfleet__v1__credential_options_reply__unpack(NULL, reply.body_len, reply.body);
+	mf_bus_reply_free(&reply);
+	if (out == NULL)
+		return unpack_fail(status_r, error_r);
+	*cram_md5_allowed_r = out->cram_md5_allowed;
+	*generated_only_r = out->generated_only;
+	mailfleet__v1__credential_options_reply__free_unpacked(out, NULL);
+	return 0;
+}

@@ -159,6 +159,15 @@ int mf_storeclient_tls_pubkey_lookup(struct mf_bus *bus, const char *cid,
 				     struct mf_storeclient_tls_pubkey *key_r,
 				     enum mf_bus_status *status_r, const char **error_r);
 
+/* Reads (set false) or sets and reads (set true) the account's credential
+ * options: CRAM-MD5 material kept, generated passwords only.  Returns 0
+ * with the options now in effect, or -1. */
+int mf_storeclient_credential_options(struct mf_bus *bus, const char *cid, const char *account,
+				      bool set, bool cram_md5_allowed, bool generated_only,
+				      int64_t timeout_ms, bool *cram_md5_allowed_r,
+				      bool *generated_only_r, enum mf_bus_status *status_r,
+				      const char **error_r);
+
 /* A sasl.h backend answering through the store API, for services that do
  * not own the store (submission, web).  Login names map to accounts
  * through the current domains.conf (mf_domains_current) as for

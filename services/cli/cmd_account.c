@@ -33,6 +33,7 @@ static const char account_usage[] =
 	"       mailfleet account remove NAME [-c mailfleet.conf]\n"
 	"       mailfleet account check NAME [-c mailfleet.conf]\n"
 	"       mailfleet account loginattempts NAME [--limit N] [-c mailfleet.conf]\n"
+	"       mailfleet account options NAME [--cram-md5 yes|no] [--generated-only yes|no]\n"
 	"  password: prompts twice on a terminal, else reads one line from stdin;\n"
 	"  --generate makes one up and prints it.\n";
 static const char address_usage[] =
@@ -410,6 +411,8 @@ int cli_cmd_account(int argc, char **argv)
 
 	if (strcmp(sub, "loginattempts") == 0)   /* cmd_tlspubkey.c, own options */
 		return cli_account_loginattempts(argc - 1, argv + 1);
+	if (strcmp(sub, "options") == 0)
+		return cli_account_options(argc - 1, argv + 1);
 	mf_log_set_level("bus", "error", &err);
 	if (argc < 2 || parse_opts(argc - 1, argv + 1, is_password, &o) < 0) {
 		fputs(account_usage, stderr);

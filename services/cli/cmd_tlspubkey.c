@@ -35,11 +35,20 @@ static const char tlspubkey_usage[] =
 static const char attempts_usage[] =
 	"usage: mailfleet account loginattempts NAME [--limit N] [-c mailfleet.conf]\n";
 
+static const char options_usage[] =
+	"usage: mailfleet account options NAME [--cram-md5 yes|no] [--generated-only yes|no] "
+	"[-c mailfleet.conf]\n"
+	"  --cram-md5 yes: keep CRAM-MD5 material (password-equivalent) from the next\n"
+	"  password set on; no: delete it now.  --generated-only yes: users may set only\n"
+	"  generated passwords (the admin may set any).\n";
+
 struct opts {
 	const char *config_path;
 	const char *login;
 	bool no_preauth;
 	unsigned long limit;
+	int cram_md5;          /* -1: unchanged, 0 no, 1 yes */
+	int generated_only;
 	char **args;
 	int nargs;
 };
@@ -51,11 +60,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "login", required_argument, NULL, 'l' },
 		{ "no-preauth", no_argument, NULL, 'n' },
 		{ "limit", required_argument, NULL, 'L' },
+		{ "cram-md5", required_argument, NULL, 'C' },
+		{ "generated-only", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->cram_md5 = -1;
+	o->generated_only = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -68,6 +81,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'n':
 			o->no_preauth = true;
 			break;
+		case 'C':
+		case 'G': {
+			int v = strcmp(optarg, "yes") == 0 ? 1 : strcmp(optarg, "no") == 0 ? 0 : -1;
+
+			if (v < 0)
+				return -1;
+			if (c == 'C')
+				o->cram_md5 = v;
+			else
+				o->generated_only = v;
+			break;
+		}
 		case 'L': {
 			char *end;
 
@@ -340,6 +365,51 @@ int cli_account_loginattempts(int argc, char **argv)
 	ret = 0;
 out:
 	mf_storeclient_login_attempts_free(&list, n);
+	cli_bus_close(&config, &bus);
+	return ret;
+}
+
+int cli_account_options(int argc, char **argv)
+{
+	struct mf_config *config = NULL;
+	struct mf_bus *bus = NULL;
+	enum mf_bus_status status;
+	struct opts o;
+	const char *err;
+	bool cram = false, gen = false;
+	int ret = 1;
+
+	mf_log_set_level("bus", "error", &err);
+	if (parse_opts(argc, argv, &o) < 0 || o.nargs != 1) {
+		fputs(options_usage, stderr);
+		return 2;
+	}
+	if (cli_bus_open(o.config_path, &config, &bus) < 0)
+		return 1;
+	/* Read first so that an option not given keeps its value. */
+	if (mf_storeclient_credential_options(bus, NULL, o.args[0], false, false, false,
+					      CLI_TLSPUBKEY_TIMEOUT_MS, &cram, &gen, &status,
+					      &err) < 0)
+		goto fail;
+	if (o.cram_md5 >= 0 || o.generated_only >= 0) {
+		if (o.cram_md5 >= 0)
+			cram = o.cram_md5 == 1;
+		if (o.generated_only >= 0)
+			gen = o.generated_only == 1;
+		if (mf_storeclient_credential_options(bus, NULL, o.args[0], true, cram, gen,
+						      CLI_TLSPUBKEY_TIMEOUT_MS, &cram, &gen,
+						      &status, &err) < 0)
+			goto fail;
+	}
+	printf("account %s: cram-md5 %s, generated-only %s\n", o.args[0], cram ? "yes" : "no",
+	       gen ? "yes" : "no");
+	if (o.cram_md5 == 1)
+		printf("CRAM-MD5 works after the next `mailfleet account password %s`\n", o.args[0]);
+	ret = 0;
+	goto out;
+fail:
+	fprintf(stderr, "mailfleet account options: %s\n", err);
+out:
 	cli_bus_close(&config, &bus);
 	return ret;
 }

@@ -10,5 +10,8 @@ int cli_cmd_tlspubkey(int argc, char **argv);
 /* `mailfleet account loginattempts NAME [--limit N] [-c CONF]`; argv[0] is
  * "loginattempts". */
 int cli_account_loginattempts(int argc, char **argv);
+/* `mailfleet account options NAME [--cram-md5 yes|no] [--generated-only
+ * yes|no] [-c CONF]`; argv[0] is "options". */
+int cli_account_options(int argc, char **argv);
 
 #endif

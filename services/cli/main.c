@@ -21,7 +21,7 @@ struct cli_command {
 };
 
 static const struct cli_command commands[] = {
-	{ "account", "account add NAME ADDRESS | password NAME [--generate] | remove NAME | check NAME [-c mailfleet.conf]",
+	{ "account", "account add NAME ADDRESS | password NAME [--generate] | remove NAME | check NAME | loginattempts NAME | options NAME [--cram-md5 yes|no] [--generated-only yes|no] [-c mailfleet.conf]",
 	  cli_cmd_account },
 	{ "address", "address add ADDRESS ACCOUNT | remove ADDRESS [-c mailfleet.conf]", cli_cmd_address },
 	{ "config", "config check [-c mailfleet.conf]", cli_cmd_config },

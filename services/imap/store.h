@@ -340,8 +340,8 @@ int store_tls_pubkey_lookup(struct store *store, const char *fingerprint,
 struct mf_bus_request;
 struct mf_bus_response;
 /* Serves one request of the credential endpoints (store.v1.credentials.*,
- * loginattempt(s).*, tlspubkey.*; store_api_credentials.c) and returns the
- * operation's metric label: "credentials", "loginattempt",
+ * credoptions.*, loginattempt(s).*, tlspubkey.*; store_api_credentials.c)
+ * and returns the operation's metric label: "credentials", "loginattempt",
  * "loginattempts" or "tlspubkey". */
 const char *store_api_credentials(struct store *store, const struct mf_bus_request *req,
 				  struct mf_bus_response *resp);

@@ -1113,6 +1113,7 @@ static const struct {
 	{ "store.v1.move.*", handle_move },
 	{ "store.v1.expunge.*", handle_expunge },
 	{ "store.v1.credentials.*", handle_credentials },
+	{ "store.v1.credoptions.*", handle_credentials },
 	{ "store.v1.loginattempt.*", handle_credentials },
 	{ "store.v1.loginattempts.*", handle_credentials },
 	{ "store.v1.tlspubkey.>", handle_credentials },

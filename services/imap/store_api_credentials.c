@@ -428,6 +428,49 @@ out:
 		mailfleet__v1__tls_pubkey_lookup_request__free_unpacked(in, NULL);
 }
 
+static void handle_options(struct store *store, const char *name,
+			   const struct mf_bus_request *req, struct mf_bus_response *resp)
+{
+	Mailfleet__V1__CredentialOptionsRequest *in;
+	Mailfleet__V1__CredentialOptionsReply out = MAILFLEET__V1__CREDENTIAL_OPTIONS_REPLY__INIT;
+	struct store_credential_options o;
+	struct store_account *acc = NULL;
+	const char *err = NULL;
+
+	in = mailfleet__v1__credential_options_request__unpack(NULL, req->body_len, req->body);
+	if (in == NULL) {
+		mf_bus_response_set(resp, MF_BUS_PERMANENT, "malformed options request");
+		goto out;
+	}
+	if (!body_account_ok(resp, name, in->account))
+		goto out;
+	acc = open_or_answer(store, name, resp);
+	if (acc == NULL)
+		goto out;
+	if (in->set) {
+		o.cram_md5_allowed = in->cram_md5_allowed;
+		o.generated_only = in->generated_only;
+		if (store_credentials_set_options(acc, &o, &err) < 0) {
+			fail_store(resp, err);
+			goto out;
+		}
+		mf_log_info("store", req->cid, "credential options set",
+			    "account=%s cram-md5=%s generated-only=%s", name,
+			    o.cram_md5_allowed ? "yes" : "no", o.generated_only ? "yes" : "no");
+	}
+	if (store_credentials_get_options(acc, &o, &err) < 0) {
+		fail_store(resp, err);
+		goto out;
+	}
+	out.cram_md5_allowed = o.cram_md5_allowed;
+	out.generated_only = o.generated_only;
+	PACK(resp, credential_options_reply, &out);
+out:
+	store_account_unref(&acc);
+	if (in != NULL)
+		mailfleet__v1__credential_options_request__free_unpacked(in, NULL);
+}
+
 const char *store_api_credentials(struct store *store, const struct mf_bus_request *req,
 				  struct mf_bus_response *resp)
 {
@@ -435,6 +478,10 @@ const char *store_api_credentials(struct store *store, const struct mf_bus_reque
 
 	if ((name = subject_tail(s, "store.v1.credentials.")) != NULL) {
 		handle_credentials(store, name, req, resp);
+		return "credentials";
+	}
+	if ((name = subject_tail(s, "store.v1.credoptions.")) != NULL) {
+		handle_options(store, name, req, resp);
 		return "credentials";
 	}
 	if ((name = subject_tail(s, "store.v1.loginattempt.")) != NULL) {

@@ -149,3 +149,18 @@ bench_kv() {
 bench_ratio() {
 	awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
 }
+
+# CPU seconds (user + system, reaped children included) used so far by the
+# given PIDs together; processes that are gone count nothing.  The
+# difference of two calls around a run is what the servers spent on it.
+bench_cpu_of() { # PID...
+	local hz p t=0 v
+	hz=$(getconf CLK_TCK)
+	for p in "$@"; do
+		# Fields after the command (which may hold spaces): utime is the
+		# 12th, stime 13th, cutime 14th, cstime 15th.
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }')
+		t=$((t + ${v:-0}))
+	done
+	awk -v t="$t" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
+}

@@ -48,6 +48,23 @@ out=$(S exchange CRAM-MD5 mail@localhost "$NEWPW")
 echo "$out" | grep -q '^sasl failed credentials' || fail "CRAM-MD5 without the account allowing it: $out"
 ok "PRECIS: é composed and decomposed both log in; CRAM-MD5 off by default"
 
+M() { "$BUILD/bin/mailfleet" "$@" -c "$CONF"; }
+M account options mail | grep -q '^account mail: cram-md5 no, generated-only no$' ||
+	fail "options: $(M account options mail)"
+M account options mail --cram-md5 yes | grep -q '^account mail: cram-md5 yes, generated-only no$' ||
+	fail "options --cram-md5 yes"
+out=$(S exchange CRAM-MD5 mail@localhost "$NEWPW")
+echo "$out" | grep -q '^sasl failed credentials' || fail "CRAM-MD5 before a new password: $out"
+S setpassword mail "$NEWPW" | grep -q '^password set' || fail "set password"
+out=$(S exchange CRAM-MD5 mail@localhost "$NEWPW")
+echo "$out" | grep -q '^sasl ok account=mail' || fail "CRAM-MD5 allowed: $out"
+M account options mail --cram-md5 no --generated-only yes |
+	grep -q '^account mail: cram-md5 no, generated-only yes$' || fail "options off"
+out=$(S exchange CRAM-MD5 mail@localhost "$NEWPW")
+echo "$out" | grep -q '^sasl failed credentials' || fail "CRAM-MD5 after disallowing: $out"
+M account options mail --cram-md5 maybe >/dev/null 2>&1 && fail "bad option value accepted"
+ok "account options: CRAM-MD5 material only when allowed (from the next password), generated-only flag"
+
 for i in 1 2 3; do S attempt mail imap PLAIN mail@localhost 192.0.2.7 badcreds >/dev/null || fail attempt; done
 S attempt mail submission SCRAM-SHA-256 mail@localhost 192.0.2.8 ok >/dev/null || fail attempt
 out=$(S attempts mail)
@@ -77,7 +94,6 @@ S keyremove mail "$fp" | grep -q '^key not found' || fail "second remove"
 ok "TLS public keys: add (DER SPKI, unique, own address), list, lookup by fingerprint, remove"
 
 # The CLI: a client certificate made by openssl req, only its key counts.
-M() { "$BUILD/bin/mailfleet" "$@" -c "$CONF"; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/c.key" \
 	-out "$TMP/c.pem" -days 2 -subj /CN=laptop 2>/dev/null || fail "openssl req"
 cfp=$(openssl x509 -in "$TMP/c.pem" -pubkey -noout | openssl pkey -pubin -outform DER |

@@ -281,6 +281,161 @@ static int cmd_keylookup(char **a, int n)
 	return 0;
 }
 
+/* --- stdio modes for interop with independent SASL implementations -------
+ * No config, no store: one account "user"-like login with a password, the
+ * material derived here.  Lines are base64 ("=" for empty):
+ *   stdio-server MECH LOGIN PASSWORD: reads client messages, prints
+ *     "C <b64>" (challenge), "OK <account>", "FAIL <reason>"
+ *   stdio-client MECH LOGIN PASSWORD: prints "I <b64>" or "I -" (no initial
+ *     response), then reads server challenges and prints "R <b64>"; after
+ *     a line "END" prints "VERIFIED 0|1". */
+
+static const char *stdio_login, *stdio_password;
+
+static int stdio_verify(void *ctx, const char *login, const char *password, size_t len,
+			struct mf_sasl_account *a_r, const char **error_r)
+{
+	if (strcmp(login, stdio_login) != 0 || len != strlen(stdio_password) ||
+	    memcmp(password, stdio_password, len) != 0)
+		return 0;
+	a_r->account = mf_xstrdup(login);
+	return 1;
+}
+
+static int stdio_lookup(void *ctx, enum mf_sasl_lookup what, const char *login,
+			struct mf_sasl_account *a_r, const char **error_r)
+{
+	if (strcmp(login, stdio_login) != 0)
+		return 0;
+	a_r->account = mf_xstrdup(login);
+	if (what == MF_SASL_LOOKUP_SCRAM_SHA1 || what == MF_SASL_LOOKUP_SCRAM_SHA256) {
+		if (mf_sasl_scram_derive(what == MF_SASL_LOOKUP_SCRAM_SHA1 ? MF_SASL_SHA1 :
+					 MF_SASL_SHA256, stdio_password, strlen(stdio_password),
+					 &a_r->scram, error_r) < 0)
+			return -1;
+		a_r->scram_set = true;
+	} else if (what == MF_SASL_LOOKUP_CRAM_MD5) {
+		mf_sasl_cram_derive(stdio_password, strlen(stdio_password), &a_r->cram);
+		a_r->cram_allowed = true;
+	}
+	return 1;
+}
+
+/* Reads one base64 line from stdin.  Returns 0 with the decoded bytes. */
+static int read_b64(unsigned char **data_r, size_t *len_r)
+{
+	char line[MF_SASL_MESSAGE_MAX * 2];
+	size_t n;
+
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return -1;
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (strcmp(line, "=") == 0 || n == 0)
+		n = 0;
+	return mf_sasl_base64_decode(line, n, data_r, len_r);
+}
+
+static void print_b64(const char *tag, const unsigned char *data, size_t len)
+{
+	char *b = mf_sasl_base64_encode(data, len);
+
+	printf("%s %s\n", tag, len == 0 ? "=" : b);
+	fflush(stdout);
+	free(b);
+}
+
+static int stdio_server(char **a, int n)
+{
+	struct mf_sasl_server_settings set = { .cram_md5 = true, .hostname = "localhost",
+					       .allow_plaintext_password = true };
+	struct mf_sasl_backend be = { NULL, stdio_verify, stdio_lookup };
+	struct mf_sasl_server *srv = NULL;
+	const unsigned char *out;
+	size_t out_len;
+	enum mf_sasl_mech mech;
+	enum mf_sasl_status st;
+	const char *err;
+	bool first = true;
+
+	if (n != 3 || mf_sasl_mech_parse(a[0], strlen(a[0]), &mech) < 0)
+		return 2;
+	stdio_login = a[1];
+	stdio_password = a[2];
+	if (mf_sasl_server_create(mech, &set, &be, NULL, NULL, &srv, &err) < 0)
+		return die("stdio-server", err);
+	for (;;) {
+		unsigned char *in = NULL;
+		size_t in_len = 0;
+
+		if (read_b64(&in, &in_len) < 0) {
+			printf("FAIL bad input\n");
+			break;
+		}
+		/* An empty first line: no initial response (RFC 4422 3.3). */
+		st = mf_sasl_server_step(srv, in, in_len, !first || in_len > 0, &out, &out_len);
+		free(in);
+		first = false;
+		if (st == MF_SASL_CONTINUE) {
+			print_b64("C", out, out_len);
+			continue;
+		}
+		if (st == MF_SASL_SUCCESS)
+			printf("OK %s\n", mf_sasl_server_account(srv));
+		else
+			printf("FAIL %s\n", mf_sasl_server_failure_text(srv));
+		break;
+	}
+	mf_sasl_server_free(&srv);
+	return 0;
+}
+
+static int stdio_client(char **a, int n)
+{
+	struct mf_sasl_client *cl = NULL;
+	const unsigned char *out;
+	size_t out_len;
+	enum mf_sasl_mech mech;
+	const char *err;
+	bool has;
+
+	if (n != 3 || mf_sasl_mech_parse(a[0], strlen(a[0]), &mech) < 0)
+		return 2;
+	if (mf_sasl_client_create(mech, a[1], a[2], NULL, &cl, &err) < 0 ||
+	    mf_sasl_client_initial(cl, &out, &out_len, &has, &err) < 0)
+		return die("stdio-client", err);
+	if (has)
+		print_b64("I", out, out_len);
+	else
+		printf("I -\n");
+	fflush(stdout);
+	for (;;) {
+		char line[MF_SASL_MESSAGE_MAX * 2];
+		unsigned char *in = NULL;
+		size_t in_len = 0, l;
+
+		if (fgets(line, sizeof(line), stdin) == NULL)
+			break;
+		l = strcspn(line, "\r\n");
+		line[l] = '\0';
+		if (strcmp(line, "END") == 0) {
+			printf("VERIFIED %d\n", mf_sasl_client_verified(cl));
+			break;
+		}
+		if (mf_sasl_base64_decode(line, strcmp(line, "=") == 0 ? 0 : l, &in, &in_len) < 0 ||
+		    mf_sasl_client_step(cl, in, in_len, &out, &out_len, &err) < 0) {
+			printf("ERROR %s\n", in == NULL ? "bad base64" : err);
+			free(in);
+			break;
+		}
+		free(in);
+		print_b64("R", out, out_len);
+	}
+	fflush(stdout);
+	mf_sasl_client_free(&cl);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -297,6 +452,10 @@ int main(int argc, char **argv)
 
 	mf_log_init("mf-sasl");
 	mf_log_set_level("bus", "error", &err);
+	if (argc >= 2 && strcmp(argv[1], "stdio-server") == 0)
+		return stdio_server(argv + 2, argc - 2);
+	if (argc >= 2 && strcmp(argv[1], "stdio-client") == 0)
+		return stdio_client(argv + 2, argc - 2);
 	if (argc < 4 || strcmp(argv[1], "-c") != 0)
 		goto usage;
 	if (mf_config_load(argv[2], &config, &err) < 0)

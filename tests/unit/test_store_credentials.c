@@ -320,6 +320,36 @@ static void test_normalised(void **state)
 	store_account_unref(&acc);
 }
 
+static void test_login_resolve(void **state)
+{
+	struct env *e = *state;
+	char *account = NULL, *disabled = NULL;
+	const char *err = NULL;
+
+	assert_int_equal(store_login_resolve(e->store, "MJL@example.org", &account, &disabled,
+					     &err), 1);
+	assert_string_equal(account, "mjl");
+	assert_null(disabled);
+	free(account);
+	assert_int_equal(store_login_resolve(e->store, "other@example.org", &account, &disabled,
+					     &err), 1);
+	assert_string_equal(account, "other");
+	assert_string_equal(disabled, "moved away");
+	free(account);
+	free(disabled);
+	assert_int_equal(store_login_resolve(e->store, "jose\xcc\x81@example.org", &account, NULL,
+					     &err), 1);
+	assert_string_equal(account, "jose");
+	free(account);
+	/* catch-all and separator matches receive mail, they do not log in */
+	assert_int_equal(store_login_resolve(e->store, "x@catchall.example", &account, NULL, &err),
+			 0);
+	assert_int_equal(store_login_resolve(e->store, "mjl+tag@example.org", &account, NULL,
+					     &err), 0);
+	assert_int_equal(store_login_resolve(e->store, "nobody", &account, NULL, &err), 0);
+	assert_null(account);
+}
+
 static void test_login_attempts(void **state)
 {
 	struct env *e = *state;
@@ -476,6 +506,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cram_option, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generated_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_normalised, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_login_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_login_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_pubkeys, setup, teardown),
 	};
