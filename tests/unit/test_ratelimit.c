@@ -16,69 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/testserver.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "redis.h"
 
 /* --- a redis-server of our own on a random loopback port ----------------- */
-
-static int free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
-static pid_t redis_start(int port)
-{
-	char portstr[16];
-	pid_t pid;
-
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
-		dup2(null, 2);
-		execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-		       "--save", "", "--appendonly", "no", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200 && !port_open(port); i++)
-		usleep(25000);
-	assert_true(port_open(port));
-	return pid;
-}
-
-static void redis_stop(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	waitpid(*pid, NULL, 0);
-	*pid = 0;
-}
 
 struct fixture {
 	int port;
@@ -100,8 +43,8 @@ static int setup(void **state)
 	char url[64];
 
 	mf_log_set_fd(open("/dev/null", O_WRONLY));
-	f->port = free_port();
-	f->pid = redis_start(f->port);
+	f->port = mf_test_free_port();
+	f->pid = mf_test_redis_start(f->port, NULL);
 	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", f->port);
 	if (mf_redis_create(url, &set, &f->r, &error) < 0)
 		return -1;
@@ -116,7 +59,7 @@ static int teardown(void **state)
 
 	mf_ratelimit_free(&f->rl);
 	mf_redis_free(&f->r);
-	redis_stop(&f->pid);
+	mf_test_server_stop(&f->pid);
 	free(f);
 	return 0;
 }
@@ -435,7 +378,7 @@ static void test_redis_down_policy(void **state)
 	assert_true(logfd >= 0);
 	unlink(logpath);
 	mf_log_set_fd(logfd);
-	redis_stop(&f->pid);
+	mf_test_server_stop(&f->pid);
 
 	/* allow: the request goes through, marked and counted */
 	assert_int_equal(check(f, MF_RATELIMIT_CONSUME, &l, "k", &res), MF_RATELIMIT_UNAVAILABLE);
@@ -453,7 +396,7 @@ static void test_redis_down_policy(void **state)
 	assert_int_equal(st.limited, 1);
 
 	/* Redis back (empty: counters are ephemeral): works again, no restart */
-	f->pid = redis_start(f->port);
+	f->pid = mf_test_redis_start(f->port, NULL);
 	bool ok = false;
 	for (int i = 0; i < 60 && !ok; i++) {
 		ok = check(f, MF_RATELIMIT_CONSUME, &l, "k", &res) == MF_RATELIMIT_ALLOWED;

@@ -17,76 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/testserver.h"
 #include "log.h"
 #include "redis.h"
-
-/* --- a redis-server of our own on a random loopback port ----------------- */
-
-static int free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
-/* Starts redis-server on port (with requirepass when password is set) and
- * waits until it accepts connections.  Returns its pid. */
-static pid_t redis_start(int port, const char *password)
-{
-	char portstr[16];
-	pid_t pid;
-
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
-		dup2(null, 2);
-		if (password != NULL)
-			execlp("redis-server", "redis-server", "--port", portstr, "--bind",
-			       "127.0.0.1", "--save", "", "--appendonly", "no",
-			       "--requirepass", password, (char *)NULL);
-		else
-			execlp("redis-server", "redis-server", "--port", portstr, "--bind",
-			       "127.0.0.1", "--save", "", "--appendonly", "no", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200 && !port_open(port); i++)
-		usleep(25000);
-	assert_true(port_open(port));
-	return pid;
-}
-
-static void redis_stop(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGCONT);
-	kill(*pid, SIGTERM);
-	waitpid(*pid, NULL, 0);
-	*pid = 0;
-}
 
 static uint64_t mono_ms(void)
 {
@@ -129,8 +62,8 @@ static int setup(void **state)
 	const char *error;
 
 	mf_log_set_fd(open("/dev/null", O_WRONLY));
-	f->port = free_port();
-	f->pid = redis_start(f->port, NULL);
+	f->port = mf_test_free_port();
+	f->pid = mf_test_redis_start(f->port, NULL);
 	snprintf(f->url, sizeof(f->url), "redis://127.0.0.1:%d", f->port);
 	if (mf_redis_create(f->url, &fast, &f->r, &error) < 0)
 		return -1;
@@ -143,7 +76,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	mf_redis_free(&f->r);
-	redis_stop(&f->pid);
+	mf_test_server_stop(&f->pid);
 	free(f);
 	return 0;
 }
@@ -261,7 +194,7 @@ static void test_down_fails_fast_and_recovers(void **state)
 	uint64_t t0;
 
 	assert_true(wait_ready(f->r, true, 2000));
-	redis_stop(&f->pid);
+	mf_test_server_stop(&f->pid);
 
 	/* the first command finds the connection closed, reconnects once,
 	 * is refused: an error at once, not a hang */
@@ -282,14 +215,14 @@ static void test_down_fails_fast_and_recovers(void **state)
 	assert_false(mf_redis_ready(f->r));
 
 	/* back on the same port: readiness returns without any traffic */
-	f->pid = redis_start(f->port, NULL);
+	f->pid = mf_test_redis_start(f->port, NULL);
 	assert_true(wait_ready(f->r, true, 3000));
 	assert_int_equal(mf_redis_command(f->r, &reply, &error, "PING"), 0);
 	assert_string_equal(reply->str, "PONG");
 	freeReplyObject(reply);
 
 	/* readiness also goes without traffic once Redis is gone */
-	redis_stop(&f->pid);
+	mf_test_server_stop(&f->pid);
 	assert_true(wait_ready(f->r, false, 2000));
 }
 
@@ -325,8 +258,8 @@ static void test_auth_and_db(void **state)
 	redisContext *direct;
 	const char *error;
 	char url[128];
-	int port = free_port();
-	pid_t pid = redis_start(port, "pw:with@chars");
+	int port = mf_test_free_port();
+	pid_t pid = mf_test_redis_start(port, "pw:with@chars");
 
 	snprintf(url, sizeof(url), "redis://:pw:with@chars@127.0.0.1:%d/2", port);
 	assert_int_equal(mf_redis_create(url, &fast, &r, &error), 0);
@@ -356,7 +289,7 @@ static void test_auth_and_db(void **state)
 	assert_true(mf_redis_error_is_unavailable(error));
 	assert_false(mf_redis_ready(r));
 	mf_redis_free(&r);
-	redis_stop(&pid);
+	mf_test_server_stop(&pid);
 	(void)f;
 }
 

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/testserver.h"
 #include "log.h"
 #include "redis.h"
 #include "services/submission/sub_limits.h"
@@ -44,54 +45,6 @@ static void test_decide(void **state)
 	assert_memory_equal(r, "550 5.7.0 ", 10);
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
-static pid_t redis_start(int port)
-{
-	char portstr[16];
-	pid_t pid;
-
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 1);
-		dup2(null, 2);
-		execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-		       "--save", "", "--appendonly", "no", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200 && !port_open(port); i++)
-		usleep(25000);
-	assert_true(port_open(port));
-	return pid;
-}
-
 static void test_redis(void **state)
 {
 	static const struct mf_redis_settings set = {
@@ -102,8 +55,8 @@ static void test_redis(void **state)
 	struct mf_redis *r = NULL;
 	const char *reply, *err;
 	char url[64];
-	int port = free_port();
-	pid_t pid = redis_start(port);
+	int port = mf_test_free_port();
+	pid_t pid = mf_test_redis_start(port, NULL);
 	bool first;
 
 	mf_log_set_fd(open("/dev/null", O_WRONLY));
