@@ -403,8 +403,12 @@ elif ! $MAILFLOW submit 26587 "$USER_ADDR" "$PASSWORD" bulk@bulk.test 300 bulk >
 	bad "submitting 300 messages: $(cat "$TMP/submit-bulk.out")"
 else
 	sleep 2
-	before=""
-	for c in $workers; do before="$before $(delivered_by "$c")"; done
+	declare -A before restarts
+	for c in $workers; do
+		restarts[$c]=$(podman inspect "$c" --format '{{.RestartCount}}')
+		before[$c]=$(delivered_by "$c")
+		echo "before $c port $(admin_port "$c") delivered ${before[$c]:-?}" >>"$TMP/workers.txt"
+	done
 	held=$(grep -l '^X-Rcpt: bulk@bulk.test' "$RECV"/msg-*.eml 2>/dev/null | wc -l)
 	qcli queue holdrule remove "$rule" >/dev/null 2>&1 || bad "queue holdrule remove failed"
 	released=$(qcli queue release --to-domain bulk.test 2>&1)
@@ -418,15 +422,29 @@ else
 	else
 		took=$(( $(date +%s) - t0 ))
 		sleep 5 # a duplicate would arrive late
-		set -- $before
-		per=""; total=0; busy=0
+		per=""; total=0; busy=0; unread=""; restarted=""
 		for c in $workers; do
-			n=$(delivered_by "$c"); n=$(( ${n:-0} - ${1:-0} )); shift
+			podman logs "$c" >"$TMP/log-$c.txt" 2>&1
+			[ "$(podman inspect "$c" --format '{{.RestartCount}}')" = "${restarts[$c]}" ] ||
+				restarted="$restarted $c"
+		done
+		for c in $workers; do
+			n=$(delivered_by "$c")
+			echo "after $c port $(admin_port "$c") delivered ${n:-?}" >>"$TMP/workers.txt"
+			if [ -z "$n" ] || [ -z "${before[$c]}" ]; then
+				unread="$unread $c"
+				continue
+			fi
+			n=$((n - ${before[$c]}))
 			per="$per $n"; total=$((total + n))
 			[ "$n" -gt 0 ] && busy=$((busy + 1))
 		done
 		if ! $MAILFLOW count "$RECV" bulk 300 >"$TMP/count.out" 2>&1; then
 			bad "300 messages: $(cat "$TMP/count.out")"
+		elif [ -n "$unread" ]; then
+			bad "no mailfleet_delivery_delivered_total from$unread"
+		elif [ -n "$restarted" ]; then
+			bad "delivery workers restarted while delivering:$restarted"
 		elif [ "$total" -ne 300 ] || [ "$busy" -lt 2 ]; then
 			bad "workers' mailfleet_delivery_delivered_total went up by$per (want 300 in all, from at least 2 workers)"
 		else

@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "error.h"
 #include "log.h"
+#include "config.h"
 #include "metrics.h"
 
 struct mf_authlimit {
@@ -41,10 +42,10 @@ void mf_authlimit_defaults(struct mf_authlimit_settings *set_r)
 								    5 * mult[i] };
 		set_r->ip_slow.v6[i] = (struct mf_ratelimit_limit){ slow6[i], 5 * mult[i], MIN_MS,
 								    5 * mult[i] };
-		set_r->ip_block.v4[i] = (struct mf_ratelimit_limit){ block4[i], 10 * mult[i],
-								     HOUR_MS, 20 * mult[i] };
-		set_r->ip_block.v6[i] = (struct mf_ratelimit_limit){ block6[i], 10 * mult[i],
-								     HOUR_MS, 20 * mult[i] };
+		set_r->ip_block.v4[i] = (struct mf_ratelimit_limit){ block4[i], 20 * mult[i],
+								     2 * HOUR_MS, 20 * mult[i] };
+		set_r->ip_block.v6[i] = (struct mf_ratelimit_limit){ block6[i], 20 * mult[i],
+								     2 * HOUR_MS, 20 * mult[i] };
 	}
 	set_r->account_slow = (struct mf_ratelimit_limit){ "auth-slow-account", 20, MIN_MS, 20 };
 	set_r->delay_msecs = 2000;
@@ -207,4 +208,36 @@ void mf_authlimit_get_stats(struct mf_authlimit *al, struct mf_authlimit_stats *
 	stats_r->refused = atomic_load(&al->refused);
 	stats_r->failures = atomic_load(&al->failures);
 	stats_r->successes = atomic_load(&al->successes);
+}
+
+/* Sets every level of l to count/period (burst count) times the level's
+ * multiplier; count 0 switches the levels off. */
+static void ip_levels(struct mf_ratelimit_ip_limits *l, const struct mf_config_rate *r)
+{
+	static const unsigned mult[MF_RATELIMIT_IP_LEVELS] = { 1, 5, 20 };
+
+	for (int i = 0; i < MF_RATELIMIT_IP_LEVELS; i++) {
+		uint64_t n = (uint64_t)r->count * mult[i];
+
+		if (n > MF_RATELIMIT_COUNT_MAX)
+			n = MF_RATELIMIT_COUNT_MAX;
+		l->v4[i].count = l->v6[i].count = (uint32_t)n;
+		l->v4[i].burst = l->v6[i].burst = (uint32_t)n;
+		l->v4[i].period_msecs = l->v6[i].period_msecs = r->period_ms;
+	}
+}
+
+void mf_authlimit_settings_from_config(const struct mf_config *c,
+				       struct mf_authlimit_settings *set_r)
+{
+	mf_authlimit_defaults(set_r);
+	if (c->auth_slow_set)
+		ip_levels(&set_r->ip_slow, &c->auth_slow);
+	if (c->auth_block_set)
+		ip_levels(&set_r->ip_block, &c->auth_block);
+	if (c->auth_account_set) {
+		set_r->account_slow.count = c->auth_account.count;
+		set_r->account_slow.burst = c->auth_account.count;
+		set_r->account_slow.period_msecs = c->auth_account.period_ms;
+	}
 }

@@ -44,6 +44,11 @@ struct mf_authlimit_settings {
  * 20 (then 10/hour); the wider networks 5 and 20 times as much; per
  * account slow after 20 (then 20/min); delay 2 s. */
 void mf_authlimit_defaults(struct mf_authlimit_settings *set_r);
+struct mf_config;
+/* The defaults with mailfleet.conf's ratelimit { auth-failures-slow,
+ * auth-failures-block, auth-failures-account } applied (config.h). */
+void mf_authlimit_settings_from_config(const struct mf_config *c,
+				       struct mf_authlimit_settings *set_r);
 
 enum mf_authlimit_verdict {
 	MF_AUTHLIMIT_OK,

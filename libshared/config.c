@@ -281,6 +281,29 @@ static int field_smtpin_rates(struct mf_conf_walk *walk, const struct mf_conf_no
 	return 0;
 }
 
+/* auth-failures-slow / -block / -account: "none" or one rate like 5/1m. */
+static int field_auth_rate(struct mf_conf_walk *walk, const struct mf_conf_node *node,
+			   const char *path, void *base, const char **error_r)
+{
+	struct mf_config *c = base;
+	struct mf_config_rate *rate = strcmp(node->key, "auth-failures-slow") == 0 ? &c->auth_slow :
+		strcmp(node->key, "auth-failures-block") == 0 ? &c->auth_block : &c->auth_account;
+	const char *err;
+
+	*(rate == &c->auth_slow ? &c->auth_slow_set : rate == &c->auth_block ?
+	  &c->auth_block_set : &c->auth_account_set) = true;
+	rate->count = 0;
+	rate->period_ms = 0;
+	if (strcmp(node->values[0], "none") == 0)
+		return 0;
+	if (mf_ratelimit_rate_parse(node->values[0], &rate->count, &rate->period_ms, &err) < 0) {
+		*error_r = mf_errorf("bad rate %s: %s (want e.g. 5/1m, or none)", node->values[0],
+				     err);
+		return -1;
+	}
+	return 0;
+}
+
 static int field_listen(struct mf_conf_walk *walk, const struct mf_conf_node *node,
 			const char *path, void *base, const char **error_r)
 {
@@ -545,6 +568,12 @@ static const struct mf_conf_field ratelimit_fields[] = {
 	  .max_values = MF_CONFIG_RATES_MAX, .custom = field_smtpin_rates },
 	{ .key = "smtp-in-messages", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1,
 	  .max_values = MF_CONFIG_RATES_MAX, .custom = field_smtpin_rates },
+	{ .key = "auth-failures-slow", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1,
+	  .max_values = 1, .custom = field_auth_rate },
+	{ .key = "auth-failures-block", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1,
+	  .max_values = 1, .custom = field_auth_rate },
+	{ .key = "auth-failures-account", .kind = MF_CONF_KIND_CUSTOM, .min_values = 1,
+	  .max_values = 1, .custom = field_auth_rate },
 	{ .key = NULL },
 };
 

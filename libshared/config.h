@@ -148,6 +148,11 @@ struct mf_config {
 	struct mf_config_rate smtpin_msg_rates[MF_CONFIG_RATES_MAX];
 	size_t smtpin_msg_rates_count;
 	bool smtpin_msg_rates_set;
+	/* Login failures (ratelimit { auth-failures-slow / -block / -account };
+	 * libshared/authlimit.h): one rate each, whose count is also the
+	 * burst.  Not set: authlimit's defaults; "none": count 0, no limit. */
+	struct mf_config_rate auth_slow, auth_block, auth_account;
+	bool auth_slow_set, auth_block_set, auth_account_set;
 	struct mf_config_service services[MF_SERVICE_COUNT];
 	struct mf_config_dnsauth dnsauth;
 };

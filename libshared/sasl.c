@@ -381,6 +381,17 @@ void mf_sasl_tls_from_ssl(SSL *ssl, struct mf_sasl_tls *tls_r)
 		tls_r->exporter_len = 0;
 }
 
+char *mf_sasl_pubkey_fingerprint(const unsigned char *der, size_t len)
+{
+	unsigned char md[32];
+	char *hex = mf_xmalloc(65);
+
+	EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return hex;
+}
+
 static bool tls_has_cb(const struct mf_sasl_tls *tls)
 {
 	return tls != NULL && tls->active && (tls->unique_len > 0 || tls->exporter_len > 0);

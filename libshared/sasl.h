@@ -134,6 +134,11 @@ struct mf_sasl_tls {
 	size_t exporter_len;               /* 0: not defined */
 };
 
+/* The fingerprint that names a TLS client public key in the store:
+ * lower-case hex SHA-256 of the DER SubjectPublicKeyInfo (from
+ * mf_tls_peer_public_key), 64 characters.  Returns a new string. */
+char *mf_sasl_pubkey_fingerprint(const unsigned char *der, size_t len);
+
 /* Fills tls_r from a connection after its handshake (ssl NULL: no TLS).
  * Channel binding types the connection does not define are left empty. */
 void mf_sasl_tls_from_ssl(SSL *ssl, struct mf_sasl_tls *tls_r);

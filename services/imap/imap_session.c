@@ -887,8 +887,16 @@ void imap_session_run(struct mf_conn *conn, struct imap_server *server)
 	s.counted_ip = true;
 	mf_log_debug(PKG, s.cid, "connection", "remote=%s tls=%s", ip,
 		     mf_conn_is_tls(conn) ? "yes" : "no");
-	imap_out(&s, "* OK [CAPABILITY %s] %s mailfleet IMAP4rev2 ready\r\n",
-		 imap_capabilities(&s), server->hostname);
+	if (mf_conn_is_tls(conn))
+		imap_auth_tls_setup(&s);
+	if (imap_auth_preauth(&s) == 1) {
+		set_limits(&s);
+		imap_out(&s, "* PREAUTH [CAPABILITY %s] %s mailfleet IMAP4rev2 ready, logged in as %s\r\n",
+			 imap_capabilities(&s), server->hostname, s.login);
+	} else {
+		imap_out(&s, "* OK [CAPABILITY %s] %s mailfleet IMAP4rev2 ready\r\n",
+			 imap_capabilities(&s), server->hostname);
+	}
 	if (imap_flush(&s) == 0)
 		session_loop(&s);
 out:
@@ -911,6 +919,10 @@ out:
 	}
 	free(s.account);
 	free(s.login);
+	free(s.cert_account);
+	free(s.cert_login);
+	free(s.cert_fp);
+	free(s.client_id);
 	mf_buf_free(&s.out);
 	imap_parser_free(&s.parser);
 	imap_pool_free(&s.pool);

@@ -21,6 +21,8 @@
 #include "ratelimit.h"
 #include "store.h"
 
+struct mf_authlimit;
+
 /* Idle time before the server logs a client out: at least 30 minutes once
  * authenticated (RFC 9051 5.4), short before. */
 #define IMAP_AUTOLOGOUT_MS (30u * 60 * 1000)
@@ -73,7 +75,8 @@ struct imap_server {
 	unsigned conns_per_account;
 	struct imap_conn_counts *counts;
 	struct imap_metrics *metrics;    /* may be NULL */
-	struct mf_ratelimit *ratelimit;  /* failed logins per network; may be NULL */
+	struct mf_ratelimit *ratelimit;  /* for authlimit; may be NULL */
+	struct mf_authlimit *authlimit;  /* login throttling (authlimit.h); may be NULL */
 };
 
 /* A message of the selected mailbox as this session knows it. */
@@ -118,6 +121,13 @@ struct imap_session {
 
 	char *account;                /* logged-in account name */
 	char *login;                  /* as given, for logs */
+	/* TLS client certificate (imap_auth_tls_setup): the account its
+	 * registered public key belongs to, or NULL. */
+	char *cert_account;
+	char *cert_login;             /* the key's login address */
+	char *cert_fp;                /* the key's fingerprint, or NULL */
+	bool cert_preauth;            /* PREAUTH at greeting (not no_imap_preauth) */
+	char *client_id;              /* IMAP ID name/version, for login attempts */
 	struct store_account *acc;
 	struct store_subscription *sub;
 	atomic_bool changed;          /* set by the store's change callback */
@@ -211,6 +221,12 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_startt
 
 /* The CAPABILITY list for the session's state (no "CAPABILITY" word). */
 const char *imap_capabilities(struct imap_session *s);
+/* After the TLS handshake (implicit TLS at connect, or STARTTLS): looks the
+ * client certificate's public key up in the store. */
+void imap_auth_tls_setup(struct imap_session *s);
+/* At the greeting: logs in with a registered client key (RFC 9051 7.1.4
+ * PREAUTH).  Returns 1 when logged in, 0 when not. */
+int imap_auth_preauth(struct imap_session *s);
 
 /* Logs in as account (after credentials were verified): opens the store,
  * counts the connection, subscribes to changes.  Returns 0, or -1 with the

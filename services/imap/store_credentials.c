@@ -453,13 +453,7 @@ void store_tls_pubkeys_free(struct store_tls_pubkey **keys, size_t count)
 
 char *store_tls_pubkey_fingerprint(const unsigned char *der, size_t len)
 {
-	unsigned char md[32];
-	char *hex = mf_xmalloc(STORE_TLS_FINGERPRINT_LEN + 1);
-
-	EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return hex;
+	return mf_sasl_pubkey_fingerprint(der, len);
 }
 
 static void key_from_row(sqlite3_stmt *stmt, struct store_tls_pubkey *k)

@@ -71,6 +71,11 @@ stop_sink() {
 sink_count() { # NAME
 	tail -c 100 "$TMP/sink-$1.out" 2>/dev/null | tr '\r' '\n' | awk -F'mesg=' 'NF > 1 { n = $2 + 0 } END { print n + 0 }'
 }
+# SMTP sessions the sink has seen (Postfix's smtp client reuses
+# connections when a backlog builds; ours opens one per job).
+sink_sessions() { # NAME
+	tail -c 100 "$TMP/sink-$1.out" 2>/dev/null | tr '\r' '\n' | awk '/sess=/ { split($1, a, "="); n = a[2] } END { print n + 0 }'
+}
 # The timed part's end: waits until the sink has MESSAGES (exported for
 # the bash -c of bench_timed); 1 on timeout.
 export -f sink_count
@@ -174,6 +179,10 @@ run_mailfleet() { # WORKERS
 	# shellcheck disable=SC2086
 	cpu0=$(bench_cpu_of $pids)
 	scpu0=$(bench_cpu_of "$SINK_PID")
+	# Per component too, to see where the CPU went.
+	local -A part0
+	part0[queue]=$(bench_cpu_of "$QUEUE_PID"); part0[delivery]=$(bench_cpu_of "${WORKERS[@]}")
+	part0[nats-server]=$(bench_cpu_of "$NATS_PID"); part0[redis-server]=$(bench_cpu_of "$REDIS_PID")
 	export SINK_NAME=$name
 	# shellcheck disable=SC2016
 	bench_timed "$TMP/release-$n.out" bash -c '"$1" queue release --all -c "$2" >/dev/null || exit 1
@@ -182,10 +191,20 @@ run_mailfleet() { # WORKERS
 		tail -20 "$TMP/log/delivery-$n-1.log"; fail "$name: $(sink_count "$name") of $MESSAGES messages reached the sink"; }
 	# shellcheck disable=SC2086
 	finish "$name" "$cpu0" "$scpu0" $pids
+	say "$name: CPU by component:" \
+		"queue $(awk -v a="${part0[queue]}" -v b="$(bench_cpu_of "$QUEUE_PID")" 'BEGIN { printf "%.2f", b - a }')s," \
+		"delivery $(awk -v a="${part0[delivery]}" -v b="$(bench_cpu_of "${WORKERS[@]}")" 'BEGIN { printf "%.2f", b - a }')s," \
+		"nats-server $(awk -v a="${part0[nats-server]}" -v b="$(bench_cpu_of "$NATS_PID")" 'BEGIN { printf "%.2f", b - a }')s," \
+		"redis-server $(awk -v a="${part0[redis-server]}" -v b="$(bench_cpu_of "$REDIS_PID")" 'BEGIN { printf "%.2f", b - a }')s"
 	wait_for 30 queue_empty || fail "$name: $(queued) messages still queued after the sink got $MESSAGES"
-	sleep 1   # a duplicate would still be on its way
+	# A duplicate would still be on its way; Postfix's cached connections
+	# close after 2 s (smtp_connection_cache_time_limit), and the sink
+	# counts a session when it ends.
+	sleep 3
 	[ "$(sink_count "$name")" -eq "$MESSAGES" ] ||
 		fail "$name: the sink got $(sink_count "$name") messages, $MESSAGES were queued"
+	# Minus the probe that saw it listen.
+	R[$name.sess]=$(( $(sink_sessions "$name") - 1 ))
 	stop_sink
 	for i in $(seq 1 "$n"); do
 		R[$name.w$i]=$(grep -c 'm=delivered' "$TMP/log/delivery-$n-$i.log")
@@ -288,12 +307,13 @@ bench_timed "$TMP/release-pf.out" bash -c 'postsuper -c "$1" -H ALL >/dev/null 2
 # shellcheck disable=SC2046
 finish postfix "$cpu0" "$scpu0" $(bench_tree "$PF_MASTER")
 wait_for 30 pf_empty || fail "postfix: $(pf_queued) messages still queued after the sink got $MESSAGES"
-sleep 1
+sleep 3
 [ "$(sink_count postfix)" -eq "$MESSAGES" ] ||
 	fail "postfix: the sink got $(sink_count postfix) messages, $MESSAGES were queued"
+R[postfix.sess]=$(( $(sink_sessions postfix) - 1 ))
 stop_sink
 R[postfix.smtp]=$(bench_procs | awk -v m="$PF_MASTER" '$2 == m && $3 == "smtp"' | wc -l)
-say "postfix: every message reached the sink once (${R[postfix.smtp]} smtp processes)"
+say "postfix: every message reached the sink once (${R[postfix.sess]} SMTP sessions, ${R[postfix.smtp]} smtp processes)"
 pf_stop
 
 # --- report -----------------------------------------------------------------------------
@@ -304,6 +324,7 @@ say "delivery: queue -> smtp-sink, $MESSAGES x $SIZE bytes; mailfleet threads pe
 row "" "mailfleet 1w" "mailfleet 2w" postfix
 row "deliveries/s" "${R[mailfleet-1w.rate]}" "${R[mailfleet-2w.rate]}" "${R[postfix.rate]}"
 row "servers' CPU s per 1000 deliveries" "${R[mailfleet-1w.cpu_per_k]}" "${R[mailfleet-2w.cpu_per_k]}" "${R[postfix.cpu_per_k]}"
+row "SMTP sessions at the sink" "${R[mailfleet-1w.sess]}" "${R[mailfleet-2w.sess]}" "${R[postfix.sess]}"
 row "smtp-sink CPU s" "${R[mailfleet-1w.sink]}" "${R[mailfleet-2w.sink]}" "${R[postfix.sink]}"
 row "machine busy %" "${R[mailfleet-1w.busy]}" "${R[mailfleet-2w.busy]}" "${R[postfix.busy]}"
 say "ratio to postfix (deliveries/s): 1 worker $(bench_ratio "${R[mailfleet-1w.rate]}" "${R[postfix.rate]}")," \

@@ -17,74 +17,19 @@
 #include <unistd.h>
 
 #include "authlimit.h"
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "buf.h"
 #include "ratelimit.h"
 #include "redis.h"
+#include "lib/testserver.h"
 
 /* Tests for libshared/authlimit.c against a real redis-server on a random
  * loopback port; two limiters on one Redis stand for two replicas. */
 
 
-/* --- a redis-server of our own on a random loopback port ----------------- */
-
-static int free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return ok;
-}
-
-static pid_t redis_start(int port)
-{
-	char portstr[16];
-	pid_t pid;
-
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
-		dup2(null, 2);
-		execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-		       "--save", "", "--appendonly", "no", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 200 && !port_open(port); i++)
-		usleep(25000);
-	assert_true(port_open(port));
-	return pid;
-}
-static void redis_stop(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	waitpid(*pid, NULL, 0);
-	*pid = 0;
-}
+/* redis-server: tests/unit/lib/testserver. */
 
 static const struct mf_redis_settings rset = {
 	.connect_timeout_msecs = 300,
@@ -130,8 +75,8 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	mf_log_set_fd(open("/dev/null", O_WRONLY));
-	f->port = free_port();
-	f->pid = redis_start(f->port);
+	f->port = mf_test_free_port();
+	f->pid = mf_test_redis_start(f->port, NULL);
 	replica_open(&f->a, f->port, MF_RATELIMIT_REDIS_DOWN_ALLOW);
 	replica_open(&f->b, f->port, MF_RATELIMIT_REDIS_DOWN_DENY);
 	f->metrics = mf_metrics_create();
@@ -147,7 +92,7 @@ static int teardown(void **state)
 	replica_close(&f->a);
 	replica_close(&f->b);
 	mf_metrics_free(&f->metrics);
-	redis_stop(&f->pid);
+	mf_test_server_stop(&f->pid);
 	free(f);
 	return 0;
 }
@@ -257,10 +202,35 @@ static void test_redis_down(void **state)
 	struct mf_authlimit_result res;
 	const char *error = NULL;
 
-	redis_stop(&f->pid);
+	mf_test_server_stop(&f->pid);
 	assert_int_equal(check(&f->a, "192.0.2.99", NULL, &res), MF_AUTHLIMIT_OK);
 	assert_int_equal(check(&f->b, "192.0.2.99", NULL, &res), MF_AUTHLIMIT_TEMPFAIL);
 	assert_int_equal(mf_authlimit_record(f->a.al, "192.0.2.99", "mail", false, &error), 0);
+}
+
+static void test_from_config(void **state)
+{
+	static const char text[] =
+		"hostname mx.example.org\n"
+		"data-dir /tmp/x\n"
+		"ratelimit {\n"
+		"    auth-failures-slow 3/10s\n"
+		"    auth-failures-block none\n"
+		"}\n";
+	struct mf_authlimit_settings set;
+	struct mf_config *c = NULL;
+	const char *err = NULL;
+
+	if (mf_config_load_buf("/etc/mf/mailfleet.conf", text, strlen(text), NULL, &c, &err) < 0)
+		fail_msg("config: %s", err);
+	mf_authlimit_settings_from_config(c, &set);
+	assert_int_equal(set.ip_slow.v4[0].count, 3);
+	assert_int_equal(set.ip_slow.v4[0].burst, 3);
+	assert_int_equal(set.ip_slow.v4[0].period_msecs, 10000);
+	assert_int_equal(set.ip_slow.v6[2].count, 60);
+	assert_int_equal(set.ip_block.v4[0].count, 0);   /* none */
+	assert_int_equal(set.account_slow.count, 20);     /* default */
+	mf_config_free(&c);
 }
 
 int main(void)
@@ -270,6 +240,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_successes_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redis_down, setup, teardown),
+		cmocka_unit_test(test_from_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
