@@ -143,7 +143,7 @@ test: deps-test
 	@BUILD=$(BUILD) ci/run-tests.sh $(UNIT_BINS)
 	@BUILD=$(BUILD) ci/helm-check.sh
 
-# Performance comparisons with real peers (Postfix, Dovecot) on this machine:
+# Performance comparisons with real peers (Postfix, Dovecot, OpenDKIM) on this machine:
 # figures side by side with the ratio; fails only when something broke.
 # BENCH_QUICK=1 for a short run; BENCH_SETTLE=SECS for the pause before
 # file-heavy runs (BENCHMARKING.md).

@@ -389,8 +389,18 @@ fi
 
 # 300 messages held in the queue, then released at once to the 3 workers.
 delivered_by() { # CONTAINER: its mailfleet_delivery_delivered_total
-	curl -s -m 5 "http://127.0.0.1:$(admin_port "$1")/metrics" |
-		sed -n 's/^mailfleet_delivery_delivered_total \([0-9]*\)$/\1/p'
+	local port out i
+	# A few tries: podman exec (for the admin port) or the scrape has been
+	# seen to come back empty once on a loaded machine.
+	for i in 1 2 3 4 5; do
+		port=$(admin_port "$1")
+		out=$(curl -s -m 5 "http://127.0.0.1:$port/metrics" |
+			sed -n 's/^mailfleet_delivery_delivered_total \([0-9]*\)$/\1/p')
+		[ -n "$out" ] && { echo "$out"; return 0; }
+		echo "try $i: $1: port '$port': no counter" >>"$TMP/workers.txt"
+		sleep 1
+	done
+	return 1
 }
 bulk_done() { [ "$(grep -l '^X-Rcpt: bulk@bulk.test' "$RECV"/msg-*.eml 2>/dev/null | wc -l)" -ge 300 ]; }
 qcli() { podman exec "${PROJECT}_queue_1" mailfleet "$@"; }

@@ -338,6 +338,8 @@ static const struct mf_conf_field service_listen_fields[] = {
 	ADMIN_FIELD,
 	{ .key = "listen", .kind = MF_CONF_KIND_CUSTOM, .flags = MF_CONF_F_REPEAT,
 	  .min_values = 1, .max_values = 3, .custom = field_listen },
+	{ .key = "auth-cram-md5", .kind = MF_CONF_KIND_BOOL,
+	  .offset = offsetof(struct mf_config_service, auth_cram_md5) },
 	{ .key = NULL },
 };
 
@@ -347,6 +349,8 @@ static const struct mf_conf_field service_imap_fields[] = {
 	  .min_values = 1, .max_values = 3, .custom = field_listen },
 	{ .key = "allow-plaintext-auth", .kind = MF_CONF_KIND_BOOL,
 	  .offset = offsetof(struct mf_config_service, allow_plaintext_auth) },
+	{ .key = "auth-cram-md5", .kind = MF_CONF_KIND_BOOL,
+	  .offset = offsetof(struct mf_config_service, auth_cram_md5) },
 	{ .key = "max-connections-per-account", .kind = MF_CONF_KIND_UINT, .max = 1000000,
 	  .offset = offsetof(struct mf_config_service, max_connections_per_account) },
 	{ .key = NULL },

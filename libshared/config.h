@@ -67,6 +67,10 @@ struct mf_config_service {
 	uint64_t retired_keep_ms;
 	uint64_t test_first_backoff_ms;
 	bool allow_plaintext_auth;  /* imap: LOGIN/AUTHENTICATE before TLS (loopback setups) */
+	/* imap, submission: offer SASL CRAM-MD5 (auth-cram-md5; default no:
+	 * clients that prefer it over PLAIN would fail for accounts without
+	 * CRAM-MD5 material, see mailfleet account options). */
+	bool auth_cram_md5;
 	uint64_t max_connections_per_account;  /* imap: 0 means the service's default */
 	/* smtp-in: check every message with dnsauth (auth.v1.verify) before
 	 * accepting it; default yes.  "verify no" accepts without checking and

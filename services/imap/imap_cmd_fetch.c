@@ -15,6 +15,7 @@
 #include "imap_session.h"
 #include "log.h"
 #include "mime.h"
+#include "imap_content.h"
 #include "mime_imap.h"
 
 #define PKG "imap"
@@ -222,36 +223,27 @@ static int parse_items(struct fetch *f, const struct imap_arg *a, const char **e
 /* A message's content, loaded on first use. */
 struct content {
 	bool loaded, failed;
-	struct mf_mime_map map;
+	struct imap_content content;
 	struct mf_mime_message mime;
 };
 
 static int content_load(struct imap_session *s, const struct store_message *msg,
 			struct content *c, const char **error_r)
 {
-	char *prefix = NULL;
-	size_t prefix_len = 0;
-	int fd = -1, r;
+	int r;
 
 	if (c->loaded)
 		return 0;
 	if (c->failed)
 		return -1;
-	r = store_message_open(s->acc, msg, &prefix, &prefix_len, &fd, error_r);
+	r = imap_content_open(s->acc, msg, &c->content, error_r);
 	if (r <= 0) {
 		if (r == 0)
 			*error_r = "message content is gone";
 		c->failed = true;
 		return -1;
 	}
-	r = mf_mime_map_open(prefix, prefix_len, fd, &c->map, error_r);
-	close(fd);
-	free(prefix);
-	if (r < 0) {
-		c->failed = true;
-		return -1;
-	}
-	mf_mime_parse(c->map.data, c->map.len, &c->mime);
+	mf_mime_parse(c->content.data, c->content.len, &c->mime);
 	c->loaded = true;
 	return 0;
 }
@@ -261,7 +253,7 @@ static void content_free(struct content *c)
 	if (!c->loaded)
 		return;
 	mf_mime_message_free(&c->mime);
-	mf_mime_map_close(&c->map);
+	imap_content_close(&c->content);
 	c->loaded = false;
 }
 

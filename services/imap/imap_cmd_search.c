@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "imap_cmd.h"
+#include "imap_content.h"
 #include "imap_search.h"
 #include "imap_seqset.h"
 #include "imap_session.h"
@@ -96,9 +97,9 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 			.saved_count = s->sel.saved_count,
 		};
 		const struct store_message *meta = NULL;
-		struct mf_mime_map map;
+		struct imap_content content;
 		struct mf_mime_message mime;
-		bool have_map = false;
+		bool have_content = false;
 		int r;
 
 		if (prog.need_meta || prog.need_content || prog.need_subject) {
@@ -117,17 +118,10 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 			m.subject_known = true;
 		}
 		if (prog.need_content) {
-			char *prefix = NULL;
-			size_t plen = 0;
-			int fd = -1;
-			if (store_message_open(s->acc, meta, &prefix, &plen, &fd, &err) == 1) {
-				if (mf_mime_map_open(prefix, plen, fd, &map, &err) == 0) {
-					mf_mime_parse(map.data, map.len, &mime);
-					m.mime = &mime;
-					have_map = true;
-				}
-				close(fd);
-				free(prefix);
+			if (imap_content_open(s->acc, meta, &content, &err) == 1) {
+				mf_mime_parse(content.data, content.len, &mime);
+				m.mime = &mime;
+				have_content = true;
 			}
 		}
 		if (imap_search_match(&prog, &m)) {
@@ -135,9 +129,9 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 			res_uids[nres] = msg->uid;
 			nres++;
 		}
-		if (have_map) {
+		if (have_content) {
 			mf_mime_message_free(&mime);
-			mf_mime_map_close(&map);
+			imap_content_close(&content);
 		}
 	}
 	imap_meta_cursor_free(&cursor);

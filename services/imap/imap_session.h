@@ -69,6 +69,7 @@ struct imap_server {
 	struct store *store;
 	const char *hostname;
 	bool allow_plaintext_auth;   /* LOGIN/AUTHENTICATE without TLS */
+	bool cram_md5;               /* offer AUTHENTICATE CRAM-MD5 */
 	bool tls_available;          /* STARTTLS can be offered */
 	uint64_t append_max;         /* APPENDLIMIT */
 	unsigned conns_per_ip;       /* all connections from one address */

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "authlimit.h"
 #include "imap_session.h"
 #include "log.h"
 #include "service.h"
@@ -32,6 +33,7 @@ static int start(struct mf_service *svc, const char **error_r)
 		return -1;
 	server.hostname = cfg->hostname;
 	server.allow_plaintext_auth = sc->allow_plaintext_auth;
+	server.cram_md5 = sc->auth_cram_md5;
 	server.tls_available = cfg->tls_cert != NULL;
 	server.append_max = cfg->limits.max_message_size > 0 ? cfg->limits.max_message_size :
 							       IMAP_APPEND_MAX_DEFAULT;
@@ -46,6 +48,13 @@ static int start(struct mf_service *svc, const char **error_r)
 					       cfg->redis_down == MF_REDIS_DOWN_DENY ?
 					       MF_RATELIMIT_REDIS_DOWN_DENY :
 					       MF_RATELIMIT_REDIS_DOWN_ALLOW);
+	if (server.ratelimit != NULL) {
+		struct mf_authlimit_settings als;
+		mf_authlimit_settings_from_config(cfg, &als);
+		if (mf_authlimit_create(server.ratelimit, &als, &server.authlimit, error_r) < 0)
+			return -1;
+		mf_authlimit_register_metrics(server.authlimit, mf_service_metrics(svc), "imap");
+	}
 	return mf_service_listen(svc, "* BYE [UNAVAILABLE] too many connections, try again later\r\n",
 				 handle_connection, &server, error_r);
 }
@@ -65,6 +74,7 @@ static void stop(struct mf_service *svc)
 	store_stop(&server.store);
 	imap_conn_counts_free(&server.counts);
 	imap_metrics_free(&server.metrics);
+	mf_authlimit_free(&server.authlimit);
 	mf_ratelimit_free(&server.ratelimit);
 }
 

@@ -20,6 +20,14 @@ static int start(struct mf_service *svc, const char **error_r)
 	server.rl = mf_ratelimit_create(server.redis, c->redis_down == MF_REDIS_DOWN_DENY ?
 					MF_RATELIMIT_REDIS_DOWN_DENY :
 					MF_RATELIMIT_REDIS_DOWN_ALLOW);
+	if (server.rl != NULL) {
+		struct mf_authlimit_settings als;
+		mf_authlimit_settings_from_config(c, &als);
+		if (mf_authlimit_create(server.rl, &als, &server.authlimit, error_r) < 0)
+			return -1;
+		mf_authlimit_register_metrics(server.authlimit, mf_service_metrics(svc),
+					      "submission");
+	}
 	return mf_service_listen(svc, "421 4.3.2 too many connections, try again later\r\n",
 				 sub_session_handle, &server, error_r);
 }
@@ -33,6 +41,7 @@ int main(int argc, char **argv)
 	};
 	int rc = mf_service_main(&def, argc, argv);
 
+	mf_authlimit_free(&server.authlimit);
 	mf_ratelimit_free(&server.rl);
 	mf_blob_store_free(&server.blobs);
 	return rc;

@@ -4,9 +4,9 @@
  * Limits on client input (tighter before authentication):
  *   command line     SMTP_COMMAND_LINE_MAX (smtp_command.h)
  *   SASL line        SUB_SASL_LINE_MAX (sub_sasl.h)
- *   auth attempts    SUB_AUTH_ATTEMPTS_MAX per connection, each failure
- *                    delayed SUB_AUTH_FAILURE_DELAY_MS, and per IP/network
- *                    through Redis (SUB_AUTHFAIL_*)
+ *   auth attempts    SUB_AUTH_ATTEMPTS_MAX per connection; failures per
+ *                    IP/network and login through Redis (authlimit.h:
+ *                    slowed, then refused)
  *   errors           SUB_ERRORS_MAX per connection (SUB_PREAUTH_ERRORS_MAX
  *                    before AUTH), slower replies after SUB_TARPIT_AFTER
  *   text line        MF_NET_LINE_MAX in DATA; longer closes the connection
@@ -25,6 +25,7 @@
 #include "blob.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "authlimit.h"
 #include "redis.h"
 #include "service.h"
 
@@ -37,12 +38,7 @@
 #define SUB_TARPIT_MAX_MS 5000
 #define SUB_SESSION_MAX_MS (60ull * 60 * 1000)
 #define SUB_AUTH_ATTEMPTS_MAX 5
-#define SUB_AUTH_FAILURE_DELAY_MS 1000
 #define SUB_AUTH_TIMEOUT_MS 10000
-/* Failed logins per IP address (and 4x / 16x for its wider networks) in
- * SUB_AUTHFAIL_PERIOD_MS before further attempts are refused unchecked. */
-#define SUB_AUTHFAIL_IP_COUNT 10
-#define SUB_AUTHFAIL_PERIOD_MS (15ull * 60 * 1000)
 /* Blob writes are batched to this many bytes. */
 #define SUB_WRITE_CHUNK (64 * 1024)
 #define SUB_BDAT_PIECE (64 * 1024)
@@ -53,6 +49,7 @@ struct sub_server {
 	struct mf_blob_store *blobs;
 	struct mf_redis *redis;      /* NULL without Redis (tests) */
 	struct mf_ratelimit *rl;     /* NULL without Redis (tests) */
+	struct mf_authlimit *authlimit;  /* login throttling; NULL without Redis */
 	bool redis_down_allow;       /* ratelimit { redis-down allow } */
 	uint64_t max_message_size;
 

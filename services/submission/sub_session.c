@@ -1,6 +1,6 @@
 /* sub_session: one submission connection (RFC 6409 on RFC 5321 with
  * PIPELINING, SIZE, 8BITMIME, CHUNKING, SMTPUTF8, ENHANCEDSTATUSCODES,
- * STARTTLS, AUTH PLAIN/LOGIN, REQUIRETLS, DSN, FUTURERELEASE, LIMITS).
+ * STARTTLS, AUTH (sasl.h mechanisms), REQUIRETLS, DSN, FUTURERELEASE, LIMITS).
  *
  * AUTH is required for MAIL and is offered only under TLS (STARTTLS on
  * 587, implicit TLS on 465).  A message is read into an incoming/ blob:
@@ -29,7 +29,10 @@
 #include "sub_header.h"
 #include "sub_limits.h"
 #include "sub_mailargs.h"
+#include "authlimit.h"
+#include "sasl.h"
 #include "sub_sasl.h"
+#include "tls.h"
 #include "sub_send.h"
 #include "sub_server.h"
 
@@ -44,7 +47,11 @@ struct session {
 	bool greeted, esmtp, quit;
 	unsigned transactions, errors, auth_attempts;
 	int64_t started_ms;
-	char *account;             /* after AUTH */
+	char *account;             /* after AUTH, or from a client key */
+	bool account_by_cert;      /* account set by the TLS client key */
+	/* TLS client certificate (tls_setup): the account its registered
+	 * public key belongs to, the key's login address and fingerprint. */
+	char *cert_account, *cert_login, *cert_fp;
 
 	/* transaction */
 	bool have_mail;
@@ -526,6 +533,15 @@ static bool starttls_offered(struct session *s)
 	return any;
 }
 
+static void sasl_settings(struct session *s, struct mf_sasl_server_settings *set_r)
+{
+	memset(set_r, 0, sizeof(*set_r));
+	/* Credentials only under TLS (AUTH needs TLS here anyway). */
+	set_r->allow_plaintext_password = false;
+	set_r->cram_md5 = s->srv->config->services[MF_SERVICE_SUBMISSION].auth_cram_md5;
+	set_r->hostname = s->srv->config->hostname;
+}
+
 static void cmd_ehlo(struct session *s, const struct smtp_command *cmd)
 {
 	bool ehlo = cmd->verb == SMTP_VERB_EHLO;
@@ -554,8 +570,15 @@ static void cmd_ehlo(struct session *s, const struct smtp_command *cmd)
 	if (starttls_offered(s))
 		mf_buf_append_str(&text, "STARTTLS\n");
 	if (mf_conn_is_tls(s->conn)) {
-		/* RFC 4954 4 and RFC 6409 4.3: credentials only under TLS. */
-		mf_buf_append_str(&text, "AUTH PLAIN LOGIN\n");
+		/* RFC 4954 4 and RFC 6409 4.3: credentials only under TLS;
+		 * strongest first. */
+		struct mf_sasl_server_settings set;
+		struct mf_sasl_tls tls;
+		char mechs[MF_SASL_MECHS_MAX];
+		sasl_settings(s, &set);
+		mf_sasl_tls_from_ssl(mf_conn_ssl(s->conn), &tls);
+		mf_sasl_server_mechs(&set, &tls, s->cert_account != NULL, mechs);
+		mf_buf_appendf(&text, "AUTH %s\n", mechs);
 		/* RFC 8689 2: REQUIRETLS only over TLS. */
 		mf_buf_append_str(&text, "REQUIRETLS\n");
 	}
@@ -569,7 +592,7 @@ static void cmd_ehlo(struct session *s, const struct smtp_command *cmd)
 /* Reads one SASL response line.  Returns 0 with a newly allocated decoded
  * response, 1 when the client cancelled ("*"), -1 after replying or when
  * the connection is gone. */
-static int sasl_read(struct session *s, char **out_r, size_t *len_r)
+static int sasl_read(struct session *s, unsigned char **out_r, size_t *len_r)
 {
 	const char *line, *err;
 	ssize_t n = mf_conn_read_line(s->conn, SUB_SASL_LINE_MAX, &line, &err);
@@ -586,14 +609,14 @@ static int sasl_read(struct session *s, char **out_r, size_t *len_r)
 	mf_log_trace(PKG, s->cid, "C", MF_TRACE_AUTH, line, (size_t)n);
 	if (n == 1 && line[0] == '*')
 		return 1;
-	if (sub_base64_decode(line, (size_t)n, out_r, len_r) < 0) {
+	if (mf_sasl_base64_decode(line, (size_t)n, out_r, len_r) < 0) {
 		reply_error(s, "501 5.5.2 invalid base64 in the authentication exchange");
 		return -1;
 	}
 	return 0;
 }
 
-static void wipe_free(char *p, size_t len)
+static void wipe_free(unsigned char *p, size_t len)
 {
 	if (p != NULL) {
 		explicit_bzero(p, len);
@@ -601,137 +624,141 @@ static void wipe_free(char *p, size_t len)
 	}
 }
 
-static const struct mf_ratelimit_ip_limits authfail_limits = {
-	.v4 = {
-		{ "sub-authfail-v4-32", SUB_AUTHFAIL_IP_COUNT, SUB_AUTHFAIL_PERIOD_MS, 0 },
-		{ "sub-authfail-v4-26", SUB_AUTHFAIL_IP_COUNT * 4, SUB_AUTHFAIL_PERIOD_MS, 0 },
-		{ "sub-authfail-v4-21", SUB_AUTHFAIL_IP_COUNT * 16, SUB_AUTHFAIL_PERIOD_MS, 0 },
-	},
-	.v6 = {
-		{ "sub-authfail-v6-64", SUB_AUTHFAIL_IP_COUNT, SUB_AUTHFAIL_PERIOD_MS, 0 },
-		{ "sub-authfail-v6-48", SUB_AUTHFAIL_IP_COUNT * 4, SUB_AUTHFAIL_PERIOD_MS, 0 },
-		{ "sub-authfail-v6-32", SUB_AUTHFAIL_IP_COUNT * 16, SUB_AUTHFAIL_PERIOD_MS, 0 },
-	},
-};
-
-/* False when the client's network failed too often: the credentials are
- * then not even checked, so guessing learns nothing. */
-static bool authfail_allowed(struct session *s)
+static void tls_text(struct session *s, char *buf, size_t size)
 {
-	struct mf_ratelimit_result res;
-	const char *err;
-
-	if (s->srv->rl == NULL)
-		return true;
-	if (mf_ratelimit_check_ip(s->srv->rl, MF_RATELIMIT_PEEK, &authfail_limits, s->ip, &res,
-				  &err) < 0) {
-		mf_log_warn(PKG, s->cid, "login rate check", "error=%s", err);
-		return true;
-	}
-	return res.allowed;
+	buf[0] = '\0';
+	if (mf_conn_is_tls(s->conn))
+		snprintf(buf, size, "%s %s", mf_conn_tls_version(s->conn),
+			 mf_conn_tls_cipher(s->conn));
 }
 
-static void authfail_record(struct session *s)
+/* Records a login attempt with the account login names (if any). */
+static void attempt_record(struct session *s, const char *mech, const char *login,
+			   const char *result)
 {
-	struct mf_ratelimit_result res;
-	const char *err;
-
-	if (s->srv->rl != NULL &&
-	    mf_ratelimit_check_ip(s->srv->rl, MF_RATELIMIT_RECORD, &authfail_limits, s->ip, &res,
-				  &err) < 0)
-		mf_log_warn(PKG, s->cid, "login rate record", "error=%s", err);
-}
-
-/* The account a login name stands for: a configured address of an account
- * (not a catch-all), or an account name; NULL when none (newly
- * allocated). */
-static char *login_account(const char *login)
-{
-	struct mf_domains *d = mf_domains_current();
-	struct mf_domains_dest dest;
-	const struct mf_account *a = NULL;
-	const char *err;
-	char *name = NULL;
-
-	if (d == NULL)
-		return NULL;
-	if (strchr(login, '@') != NULL) {
-		if (mf_domains_resolve_address(d, login, &dest, &err) == 0 &&
-		    dest.kind == MF_DOMAINS_DEST_ACCOUNT && dest.matched != NULL &&
-		    dest.matched->localpart[0] != '\0')
-			a = dest.account;
-	} else {
-		a = mf_domains_find_account(d, login);
-	}
-	if (a != NULL)
-		name = mf_xstrdup(a->name);
-	mf_domains_unref(&d);
-	return name;
-}
-
-/* Checks the credentials and logs in or answers the failure. */
-static void auth_verify(struct session *s, const char *mech, const char *login,
-			const char *password, size_t password_len)
-{
-	struct mf_storeclient_auth a = {
-		.login = login, .password = password, .password_len = password_len,
-		.protocol = "submission", .mechanism = mech, .remote_ip = s->ip,
-	};
-	char tls[128], *account, *message = NULL;
+	struct mf_storeclient_login_attempt a;
 	enum mf_bus_status status;
+	char tls[128], *account;
 	const char *err;
-	bool ok = false;
 
-	snprintf(tls, sizeof(tls), "%s %s", mf_conn_tls_version(s->conn),
-		 mf_conn_tls_cipher(s->conn));
+	if (login == NULL || login[0] == '\0' ||
+	    (account = mf_storeclient_login_account(login)) == NULL)
+		return;
+	tls_text(s, tls, sizeof(tls));
+	memset(&a, 0, sizeof(a));
+	a.protocol = "submission";
+	a.mechanism = mech;
+	a.login = login;
+	a.remote_ip = s->ip;
+	a.local_ip = mf_conn_local_ip(s->conn);
 	a.tls = tls;
-	account = login_account(login);
-	if (account != NULL &&
-	    mf_storeclient_authenticate(mf_service_bus(s->srv->svc), s->cid, account, &a,
-					SUB_AUTH_TIMEOUT_MS, &ok, &message, &status, &err) < 0) {
-		mf_log_warn(PKG, s->cid, "authentication unavailable", "login=%s account=%s "
-			    "status=%s error=%s", login, account, mf_bus_status_name(status),
-			    err);
-		mf_metric_inc(s->srv->m_auth, "unavailable");
-		reply(s, 454, "4.7.0", "temporary authentication failure, try again later");
-		goto out;
-	}
-	if (ok) {
-		s->account = account;
-		account = NULL;
-		s->errors = 0;
-		mf_metric_inc(s->srv->m_auth, "ok");
-		mf_log_info(PKG, s->cid, "authenticated", "login=%s account=%s mechanism=%s",
-			    login, s->account, mech);
-		reply(s, 235, "2.7.0", "authentication successful");
-		goto out;
-	}
-	if (message != NULL) {
-		mf_metric_inc(s->srv->m_auth, "disabled");
-		mf_log_info(PKG, s->cid, "login disabled", "login=%s account=%s", login, account);
-		reply_error(s, mf_errorf("535 5.7.8 login disabled: %s", message));
-		goto out;
-	}
-	authfail_record(s);
-	mf_metric_inc(s->srv->m_auth, "failed");
-	mf_log_info(PKG, s->cid, "authentication failed", "login=%s remote=%s mechanism=%s",
-		    login, s->ip, mech);
-	/* Slows guessing down (the per-network limit stops it). */
-	sleep_ms(SUB_AUTH_FAILURE_DELAY_MS);
-	reply_error(s, "535 5.7.8 authentication credentials invalid");
-out:
+	a.tls_pubkey = s->cert_fp != NULL ? s->cert_fp : "";
+	a.client_id = "";
+	a.result = result;
+	if (mf_storeclient_login_attempt(mf_service_bus(s->srv->svc), s->cid, account, &a,
+					 SUB_AUTH_TIMEOUT_MS, &status, &err) < 0)
+		mf_log_warn(PKG, s->cid, "login attempt not recorded", "account=%s error=%s",
+			    account, err);
 	free(account);
-	free(message);
+}
+
+/* After the TLS handshake: a client certificate whose public key is
+ * registered authenticates the session without AUTH. */
+static void tls_setup(struct session *s)
+{
+	struct mf_storeclient_tls_pubkey key;
+	enum mf_bus_status status;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	const char *err;
+	bool found = false;
+
+	memset(&key, 0, sizeof(key));
+	if (mf_tls_peer_public_key(mf_conn_ssl(s->conn), &der, &len, &err) < 0) {
+		mf_log_info(PKG, s->cid, "client certificate unusable", "error=%s", err);
+		return;
+	}
+	if (der == NULL)
+		return;
+	s->cert_fp = mf_sasl_pubkey_fingerprint(der, len);
+	free(der);
+	if (mf_storeclient_tls_pubkey_lookup(mf_service_bus(s->srv->svc), s->cid, s->cert_fp,
+					     SUB_AUTH_TIMEOUT_MS, &found, &key, &status,
+					     &err) < 0) {
+		/* Not fatal: the client can still use AUTH. */
+		mf_log_warn(PKG, s->cid, "client key lookup", "status=%s error=%s",
+			    mf_bus_status_name(status), err);
+		return;
+	}
+	if (!found) {
+		mf_log_info(PKG, s->cid, "unregistered client key", "fingerprint=%s", s->cert_fp);
+		return;
+	}
+	s->cert_account = key.account;
+	key.account = NULL;
+	s->cert_login = mf_xstrdup(key.login_address != NULL && key.login_address[0] != '\0' ?
+				   key.login_address : s->cert_account);
+	mf_storeclient_tls_pubkey_clear(&key);
+	s->account = mf_xstrdup(s->cert_account);
+	s->account_by_cert = true;
+	mf_metric_inc(s->srv->m_auth, "ok");
+	mf_log_info(PKG, s->cid, "authenticated", "login=%s account=%s mechanism=EXTERNAL",
+		    s->cert_login, s->account);
+	attempt_record(s, "EXTERNAL", s->cert_login, "ok");
+}
+
+/* Checks the brute-force limits before credentials are read.  Returns true
+ * to go on; false after replying. */
+static bool auth_allowed(struct session *s)
+{
+	struct mf_authlimit_result res;
+	const char *err;
+
+	if (s->srv->authlimit == NULL)
+		return true;
+	if (mf_authlimit_check(s->srv->authlimit, s->ip, NULL, &res, &err) < 0) {
+		reply_error(s, mf_errorf("454 4.7.0 login not possible: %s", err));
+		return false;
+	}
+	switch (res.verdict) {
+	case MF_AUTHLIMIT_OK:
+		return true;
+	case MF_AUTHLIMIT_SLOW:
+		sleep_ms(res.delay_msecs);
+		return true;
+	case MF_AUTHLIMIT_REFUSE:
+		mf_metric_inc(s->srv->m_auth, "limited");
+		mf_log_info(PKG, s->cid, "login refused: too many failures", "remote=%s limit=%s "
+			    "key=%s", s->ip, res.what, res.key);
+		reply_error(s, mf_errorf("454 4.7.0 too many failed logins, try again in %u "
+					 "seconds", res.retry_after_secs));
+		return false;
+	case MF_AUTHLIMIT_TEMPFAIL:
+	default:
+		mf_metric_inc(s->srv->m_auth, "unavailable");
+		reply(s, 454, "4.7.0", "login is temporarily unavailable, try again later");
+		return false;
+	}
 }
 
 static void cmd_auth(struct session *s, const struct smtp_command *cmd)
 {
-	char mech[32], *initial = NULL, *resp = NULL, *user = NULL, *login = NULL;
-	size_t mlen, ilen = 0, rlen = 0, ulen = 0, plen;
-	const char *sp, *password, *err;
+	struct mf_sasl_server_settings set;
+	struct mf_storeclient_sasl bctx;
+	struct mf_sasl_backend be;
+	struct mf_sasl_tls tls;
+	struct mf_sasl_server *srv = NULL;
+	enum mf_sasl_mech mech;
+	enum mf_sasl_status st;
+	const unsigned char *out = NULL;
+	unsigned char *in = NULL;
+	size_t in_len = 0, out_len = 0, mlen;
+	const char *sp, *err, *mname, *result = "badcreds";
+	char tlsbuf[128];
+	bool has = false, success = false;
 	int r;
 
-	if (s->account != NULL) {
+	if (s->account != NULL && !s->account_by_cert) {
 		reply_error(s, "503 5.5.1 already authenticated");
 		return;
 	}
@@ -748,93 +775,128 @@ static void cmd_auth(struct session *s, const struct smtp_command *cmd)
 	}
 	sp = memchr(cmd->args, ' ', cmd->args_len);
 	mlen = sp != NULL ? (size_t)(sp - cmd->args) : cmd->args_len;
-	if (mlen == 0 || mlen >= sizeof(mech)) {
+	if (mlen == 0) {
 		reply_error(s, "501 5.5.4 AUTH needs a mechanism");
 		return;
 	}
-	memcpy(mech, cmd->args, mlen);
-	mech[mlen] = '\0';
-	for (char *p = mech; *p != '\0'; p++)
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 32);
-	if (strcmp(mech, "PLAIN") != 0 && strcmp(mech, "LOGIN") != 0) {
-		reply_error(s, "504 5.5.4 mechanism not supported (PLAIN and LOGIN are)");
+	if (mf_sasl_mech_parse(cmd->args, mlen, &mech) < 0) {
+		reply_error(s, "504 5.5.4 mechanism not supported");
 		return;
 	}
-	if (!authfail_allowed(s)) {
-		mf_metric_inc(s->srv->m_auth, "limited");
-		mf_log_info(PKG, s->cid, "login refused: too many failures from this network",
-			    "remote=%s", s->ip);
-		reply_error(s, "454 4.7.0 too many failed logins from your network, try again "
-			    "later");
+	mname = mf_sasl_mech_name(mech);
+	if (!auth_allowed(s))
+		return;
+	sasl_settings(s, &set);
+	mf_sasl_tls_from_ssl(mf_conn_ssl(s->conn), &tls);
+	tls_text(s, tlsbuf, sizeof(tlsbuf));
+	memset(&bctx, 0, sizeof(bctx));
+	bctx.bus = mf_service_bus(s->srv->svc);
+	bctx.cid = s->cid;
+	bctx.timeout_ms = SUB_AUTH_TIMEOUT_MS;
+	bctx.protocol = "submission";
+	bctx.mechanism = mname;
+	bctx.remote_ip = s->ip;
+	bctx.tls = tlsbuf;
+	mf_storeclient_sasl_backend(&bctx, &be);
+	if (mf_sasl_server_create(mech, &set, &be, &tls, s->cert_account, &srv, &err) < 0) {
+		reply_error(s, mf_errorf("504 5.5.4 %s", err));
 		return;
 	}
 	if (sp != NULL) {
 		const char *ir = sp + 1;
 		size_t irlen = cmd->args_len - mlen - 1;
+		has = true;
 		/* RFC 4954 4: "=" is an empty initial response. */
-		if (irlen == 1 && ir[0] == '=') {
-			initial = mf_xstrdup("");
-		} else if (sub_base64_decode(ir, irlen, &initial, &ilen) < 0) {
+		if (!(irlen == 1 && ir[0] == '=') &&
+		    mf_sasl_base64_decode(ir, irlen, &in, &in_len) < 0) {
 			reply_error(s, "501 5.5.2 invalid base64 in the initial response");
-			return;
+			goto out;
 		}
 	}
-	if (strcmp(mech, "PLAIN") == 0) {
-		if (initial == NULL) {
-			/* RFC 4954 4: an empty challenge, "334 " */
-			smtp_reply_append(&s->out, 334, NULL, "");
-			flush(s);
-			if (s->quit || (r = sasl_read(s, &resp, &rlen)) < 0)
-				goto out;
-			if (r == 1) {
-				reply_error(s, "501 5.0.0 authentication cancelled");
-				goto out;
+	for (unsigned steps = 0;; steps++) {
+		st = mf_sasl_server_step(srv, in, in_len, has, &out, &out_len);
+		wipe_free(in, in_len);
+		in = NULL;
+		in_len = 0;
+		if (st != MF_SASL_CONTINUE)
+			break;
+		if (steps > MF_SASL_STEPS_MAX + 1) {
+			reply_error(s, "501 5.5.2 too many authentication steps");
+			goto out;
+		}
+		char *b64 = mf_sasl_base64_encode(out, out_len);
+		/* RFC 4954 4: an empty challenge is "334 ". */
+		smtp_reply_append(&s->out, 334, NULL, b64);
+		free(b64);
+		flush(s);
+		if (s->quit || (r = sasl_read(s, &in, &in_len)) < 0) {
+			if (!s->quit) {
+				mf_sasl_server_abort(srv);
+				result = "malformed";
+				goto record;
 			}
-		} else {
-			resp = initial;
-			rlen = ilen;
-			initial = NULL;
-		}
-		if (sub_sasl_plain(resp, rlen, &login, &password, &plen, &err) < 0) {
-			reply_error(s, err);
 			goto out;
 		}
-		auth_verify(s, mech, login, password, plen);
-		goto out;
-	}
-	/* LOGIN: "Username:" and "Password:" prompts, base64. */
-	if (initial != NULL) {
-		user = initial;
-		ulen = ilen;
-		initial = NULL;
-	} else {
-		reply(s, 334, NULL, "VXNlcm5hbWU6");
-		if (s->quit || (r = sasl_read(s, &user, &ulen)) < 0)
-			goto out;
 		if (r == 1) {
-			reply_error(s, "501 5.0.0 authentication cancelled");
-			goto out;
+			mf_sasl_server_abort(srv);
+			reply_error(s, "501 5.7.0 authentication cancelled");
+			result = "malformed";
+			goto record;
 		}
+		has = true;
 	}
-	reply(s, 334, NULL, "UGFzc3dvcmQ6");
-	if (s->quit || (r = sasl_read(s, &resp, &rlen)) < 0)
-		goto out;
-	if (r == 1) {
-		reply_error(s, "501 5.0.0 authentication cancelled");
-		goto out;
+	switch (st) {
+	case MF_SASL_SUCCESS:
+		free(s->account);
+		s->account = mf_xstrdup(mf_sasl_server_account(srv));
+		s->account_by_cert = false;
+		s->errors = 0;
+		success = true;
+		result = "ok";
+		mf_metric_inc(s->srv->m_auth, "ok");
+		mf_log_info(PKG, s->cid, "authenticated", "login=%s account=%s mechanism=%s",
+			    mf_sasl_server_login(srv), s->account, mname);
+		reply(s, 235, "2.7.0", "authentication successful");
+		break;
+	case MF_SASL_TEMPFAIL:
+		mf_metric_inc(s->srv->m_auth, "unavailable");
+		mf_log_warn(PKG, s->cid, "authentication unavailable", "login=%s error=%s",
+			    mf_sasl_server_login(srv), mf_sasl_server_failure_text(srv));
+		reply(s, 454, "4.7.0", "temporary authentication failure, try again later");
+		goto out;   /* not the client's failure: not counted */
+	default:
+		switch (mf_sasl_server_failure(srv)) {
+		case MF_SASL_FAIL_DISABLED:
+			result = "disabled";
+			mf_metric_inc(s->srv->m_auth, "disabled");
+			reply_error(s, mf_errorf("535 5.7.8 login disabled: %s",
+						 mf_sasl_server_failure_text(srv)));
+			break;
+		case MF_SASL_FAIL_MALFORMED:
+		case MF_SASL_FAIL_ABORTED:
+			result = "malformed";
+			mf_metric_inc(s->srv->m_auth, "failed");
+			reply_error(s, "501 5.5.2 invalid authentication exchange");
+			break;
+		default:
+			mf_metric_inc(s->srv->m_auth, "failed");
+			reply_error(s, "535 5.7.8 authentication credentials invalid");
+			break;
+		}
+		mf_log_info(PKG, s->cid, "authentication failed", "login=%s remote=%s mechanism=%s "
+			    "reason=%s", mf_sasl_server_login(srv), s->ip, mname,
+			    mf_sasl_server_failure_text(srv));
+		break;
 	}
-	if (ulen == 0 || ulen > SUB_LOGIN_MAX || memchr(user, '\0', ulen) != NULL ||
-	    rlen > SUB_PASSWORD_MAX) {
-		reply_error(s, "535 5.7.8 authentication credentials invalid");
-		goto out;
-	}
-	auth_verify(s, mech, user, resp, rlen);
+record:
+	if (s->srv->authlimit != NULL &&
+	    mf_authlimit_record(s->srv->authlimit, s->ip, mf_sasl_server_login(srv), success,
+				&err) < 0)
+		mf_log_warn(PKG, s->cid, "login not recorded for throttling", "error=%s", err);
+	attempt_record(s, mname, mf_sasl_server_login(srv), result);
 out:
-	wipe_free(initial, ilen);
-	wipe_free(resp, rlen);
-	wipe_free(user, ulen);
-	free(login);
+	wipe_free(in, in_len);
+	mf_sasl_server_free(&srv);
 }
 
 static void cmd_mail(struct session *s, const struct smtp_command *cmd)
@@ -1207,6 +1269,7 @@ static void cmd_starttls(struct session *s, const struct smtp_command *cmd)
 	transaction_reset(s);
 	s->greeted = false;
 	s->esmtp = false;
+	tls_setup(s);
 }
 
 static void cmd_unknown(struct session *s, const struct smtp_command *cmd)
@@ -1325,8 +1388,13 @@ void sub_session_handle(struct mf_conn *conn, void *ctx)
 	mf_metric_inc(srv->m_connections, "accepted");
 	mf_log_debug(PKG, s.cid, "connection", "remote=%s port=%u tls=%s", s.ip,
 		     mf_conn_remote_port(conn), mf_conn_is_tls(conn) ? "yes" : "no");
+	if (mf_conn_is_tls(conn))
+		tls_setup(&s);
 	session_loop(&s);
 	transaction_reset(&s);
 	free(s.account);
+	free(s.cert_account);
+	free(s.cert_login);
+	free(s.cert_fp);
 	mf_buf_free(&s.out);
 }

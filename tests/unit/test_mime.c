@@ -178,6 +178,48 @@ static void test_boundaries(void **state)
 	free(data);
 }
 
+/* IMAP body lines are LFs in the part's body, as Dovecot 2.3.19 reports
+ * them (checked with doveadm fetch imap.bodystructure on these messages):
+ * the line end before a boundary belongs to the boundary, so a last line
+ * that ends just before it does not count, nor does an unterminated last
+ * line at the end of the message. */
+static void test_body_lines(void **state)
+{
+	static const struct {
+		const char *msg;
+		size_t lines[3]; /* root, then its first two children */
+	} cases[] = {
+		{ "From: a@b\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
+		  "--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+		  "--b1\r\nContent-Type: text/plain\r\n\r\nline1\r\nline2\r\n\r\n--b1--\r\n",
+		  { 10, 0, 2 } },
+		{ "From: a@b\r\nSubject: t\r\n\r\nno final newline", { 0, 0, 0 } },
+		{ "From: a@b\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
+		  "--b1\r\nContent-Type: text/plain\r\n\r\n\r\n"
+		  "--b1\r\nContent-Type: text/plain\r\n\r\n--b1--\r\n",
+		  { 6, 0, 0 } },
+		{ "From: a@b\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
+		  "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		  "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		  "Die Zahlen sind gr=C3=B6=C3=9Fer.\r\n--b1\r\n"
+		  "Content-Type: application/octet-stream\r\n\r\nAAECAw==\r\n--b1--\r\n",
+		  { 9, 0, 1 } },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mf_mime_message m;
+		mf_mime_parse(cases[i].msg, strlen(cases[i].msg), &m);
+		const struct mf_mime_part *a = m.root->children;
+		size_t got[3] = { m.root->body_lines, a ? a->body_lines : 0,
+				  a && a->next ? a->next->body_lines : 0 };
+		for (size_t j = 0; j < 3; j++)
+			if (got[j] != cases[i].lines[j])
+				fail_msg("case %zu part %zu: %zu lines, want %zu", i, j, got[j],
+					 cases[i].lines[j]);
+		mf_mime_message_free(&m);
+	}
+}
+
 static void parse_str(const char *s, struct mf_mime_message *m, struct mf_buf *tree)
 {
 	mf_mime_parse(s, strlen(s), m);
@@ -519,6 +561,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_boundaries),
+		cmocka_unit_test(test_body_lines),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_parts_limit),

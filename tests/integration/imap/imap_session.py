@@ -321,8 +321,10 @@ def test_messages():
           "FETCH attributes", u)
     u, t = c.ok("FETCH 1 ENVELOPE")
     check(find(u, r'ENVELOPE \("Tue, 14 May 2024 10:00:00 \+0000" "Quarterly report" \(\("Alice" NIL "alice" "example.com"\)\)'), "ENVELOPE", u)
+    # Sizes and line counts as Dovecot 2.3.19 reports them for MSG1: the
+    # text part's only line ends at the boundary's CRLF, so it has 0 lines.
     u, t = c.ok("FETCH 1 BODYSTRUCTURE")
-    check(find(u, r'BODYSTRUCTURE \(\("TEXT" "PLAIN" \("CHARSET" "utf-8"\) NIL NIL "QUOTED-PRINTABLE" \d+ \d+ .*"MIXED"'), "BODYSTRUCTURE", u)
+    check(find(u, r'BODYSTRUCTURE \(\("TEXT" "PLAIN" \("CHARSET" "utf-8"\) NIL NIL "QUOTED-PRINTABLE" 33 0 NIL NIL NIL NIL\)\("APPLICATION" "OCTET-STREAM" NIL NIL NIL "BASE64" 8 NIL NIL NIL NIL\) "MIXED"'), "BODYSTRUCTURE", u)
     u, t = c.ok("FETCH 1 BODY")
     check(find(u, r'BODY \(\("TEXT" "PLAIN"'), "BODY", u)
     u, t = c.ok("FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject)]")
