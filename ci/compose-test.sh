@@ -390,12 +390,13 @@ fi
 # 300 messages held in the queue, then released at once to the 3 workers.
 delivered_by() { # CONTAINER: its mailfleet_delivery_delivered_total
 	local port out i
-	# A few tries: podman exec (for the admin port) or the scrape has been
-	# seen to come back empty once on a loaded machine.
+	# A few tries: the admin port comes through podman exec.
 	for i in 1 2 3 4 5; do
 		port=$(admin_port "$1")
+		# awk reads the value as a number: the exposition writes the
+		# shortest form that reads back, so 100 comes as 1e+02.
 		out=$(curl -s -m 5 "http://127.0.0.1:$port/metrics" |
-			sed -n 's/^mailfleet_delivery_delivered_total \([0-9]*\)$/\1/p')
+			awk '$1 == "mailfleet_delivery_delivered_total" && NF == 2 { printf "%d\n", $2 + 0 }')
 		[ -n "$out" ] && { echo "$out"; return 0; }
 		echo "try $i: $1: port '$port': no counter" >>"$TMP/workers.txt"
 		sleep 1

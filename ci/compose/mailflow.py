@@ -87,7 +87,12 @@ def cmd_submit(port, user, password, to, count, prefix):
         s.ehlo()
         s.starttls(context=tls_context())
         s.ehlo()
-        s.login(user, password)  # AUTH PLAIN: smtplib's first choice
+        # AUTH PLAIN by name: smtplib.login would pick CRAM-MD5 first.
+        if "PLAIN" not in s.esmtp_features.get("auth", "").upper().split():
+            sys.exit("AUTH PLAIN not offered after STARTTLS: %r"
+                     % s.esmtp_features.get("auth"))
+        s.user, s.password = user, password
+        s.auth("PLAIN", s.auth_plain)
         for _ in range(min(50, count - sent)):
             sent += 1
             msgid = "%s-%d@%s" % (prefix, sent, DOMAIN)

@@ -1,4 +1,5 @@
 #include "delivery_worker.h"
+#include "delivery_conncache.h"
 #include "delivery_limit.h"
 #include "delivery_local.h"
 #include "delivery_mx.h"
@@ -30,7 +31,16 @@ struct job_run {
 	struct delivery_ctx *ctx;
 	struct mf_bus_jsmsg *msg;
 	int64_t last_progress;
+	struct delivery_conncache *cache;  /* the worker thread's idle connections */
 };
+
+/* For the idle times of kept connections: never jumps with the clock. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int64_t now_ms(void)
 {
@@ -199,7 +209,9 @@ static int deliver_host(struct delivery_ctx *ctx, struct job_run *run,
 			const char **error_r)
 {
 	struct smtp_client_params p;
+	struct smtp_client_session *session = NULL;
 	char dest[DELIVERY_MX_NAME_MAX + 16];
+	char *key = NULL;
 	bool counted = false;
 	int fd = -1, ret = -1;
 
@@ -235,7 +247,14 @@ static int deliver_host(struct delivery_ctx *ctx, struct job_run *run,
 	p.cid = job->cid;
 	p.progress = progress;
 	p.progress_ctx = run;
-	ret = smtp_client_deliver(&p, rcpts, n, info, error_r);
+	/* A connection kept from an earlier message to the same destination
+	 * saves the connect, TLS and EHLO (and AUTH) of a new one. */
+	key = delivery_conncache_key(&p);
+	session = delivery_conncache_take(run->cache, key, mono_ms());
+	ret = smtp_client_deliver_reuse(&p, &session, rcpts, n, info, error_r);
+	if (session != NULL)
+		delivery_conncache_put(run->cache, key, session, mono_ms());
+	delivery_conncache_key_free(&key);
 	if (ret < 0)
 		mf_log_info(PKG, job->cid, "host not usable", "host=%s ip=%s err=%s", host, ip,
 			    *error_r);
@@ -421,9 +440,11 @@ static int report(struct delivery_ctx *ctx, const Mailfleet__V1__DeliveryJob *jo
 	return ret;
 }
 
-static void run_job(struct delivery_ctx *ctx, struct mf_bus_jsmsg *msg)
+static void run_job(struct delivery_ctx *ctx, struct delivery_conncache *cache,
+		    struct mf_bus_jsmsg *msg)
 {
-	struct job_run run = { .ctx = ctx, .msg = msg, .last_progress = now_ms() };
+	struct job_run run = { .ctx = ctx, .msg = msg, .last_progress = now_ms(),
+			       .cache = cache };
 	Mailfleet__V1__DeliveryJob *job;
 	struct smtp_client_rcpt *rcpts = NULL;
 	struct smtp_client_info info;
@@ -526,15 +547,21 @@ static void *worker_thread(void *arg)
 {
 	struct delivery_ctx *ctx = arg;
 	struct mf_bus_consumer *consumer = NULL;
+	struct delivery_conncache cache;
 	const char *error;
 	struct mf_bus_consumer_config cc = {
 		.stream = "DELIVERY", .durable = DELIVERY_CONSUMER,
 		.filter_subject = "delivery.v1.job", .ack_wait_ms = ctx->ack_wait_ms,
 	};
 
+	memset(&cache, 0, sizeof(cache));
 	while (!ctx->stopping) {
 		struct mf_bus_jsmsg *msgs[1];
 		size_t count = 0;
+
+		/* Between jobs (at least once per fetch wait): end connections
+		 * idle for too long. */
+		delivery_conncache_expire(&cache, mono_ms());
 
 		if (consumer == NULL) {
 			if (!mf_bus_connected(ctx->bus) ||
@@ -551,10 +578,11 @@ static void *worker_thread(void *arg)
 			continue;
 		}
 		for (size_t i = 0; i < count; i++) {
-			run_job(ctx, msgs[i]);
+			run_job(ctx, &cache, msgs[i]);
 			mf_bus_jsmsg_free(&msgs[i]);
 		}
 	}
+	delivery_conncache_clear(&cache);
 	mf_bus_js_consumer_free(&consumer);
 	return NULL;
 }

@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "error.h"
 #include "log.h"
+#include "sasl.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -31,6 +32,8 @@ struct conn {
 	unsigned timeout_ms;
 	const char *cid;
 	const struct smtp_client_params *p;
+	/* The server's AUTH mechanisms (mf_sasl_mech bits) from the last EHLO. */
+	unsigned auth_mechs;
 };
 
 void smtp_client_rcpt_set(struct smtp_client_rcpt *rcpt, bool delivered, bool permanent,
@@ -302,14 +305,6 @@ static void tls_info(const struct conn *c, struct smtp_client_info *info_r)
 	snprintf(info_r->tls_cipher, sizeof(info_r->tls_cipher), "%s", mf_tls_cipher(c->ssl));
 }
 
-static char *base64(const void *data, size_t len)
-{
-	char *out = mf_xmalloc(4 * ((len + 2) / 3) + 1);
-
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
-}
-
 /* Sends a line carrying credentials: traced only at traceauth. */
 static int send_secret(struct conn *c, const char *line, const char **error_r)
 {
@@ -333,75 +328,166 @@ static int auth_failed(const struct smtp_client_reply *reply, const char **error
 	return -1;
 }
 
-/* AUTH PLAIN with an initial response (RFC 4954 4, RFC 4616), or AUTH
- * LOGIN.  A refusal leaves nothing decided: the message waits for the
- * admin to fix the credentials rather than bouncing. */
+/* The mechanisms of the EHLO "AUTH" line(s) we know, as bits of enum
+ * mf_sasl_mech; unknown names are skipped. */
+static unsigned auth_mech_set(const struct smtp_client_reply *r)
+{
+	const char *p = mf_buf_cstr(&r->text), *nl;
+	unsigned set = 0;
+
+	for (; p != NULL; p = nl != NULL ? nl + 1 : NULL) {
+		const char *end;
+		nl = strchr(p, '\n');
+		end = nl != NULL ? nl : p + strlen(p);
+		/* "AUTH mech..." (RFC 4954 3), also the old "AUTH=mech...". */
+		if (end - p < 5 || strncasecmp(p, "AUTH", 4) != 0 || (p[4] != ' ' && p[4] != '='))
+			continue;
+		for (const char *w = p + 5; w < end;) {
+			const char *e = w;
+			enum mf_sasl_mech m;
+			while (e < end && *e != ' ')
+				e++;
+			if (e > w && mf_sasl_mech_parse(w, (size_t)(e - w), &m) == 0)
+				set |= 1u << m;
+			w = e < end ? e + 1 : end;
+		}
+	}
+	return set;
+}
+
+/* Picks the strongest mechanism both sides can use (enum mf_sasl_mech
+ * order; EXTERNAL needs a client certificate we do not have), a -PLUS
+ * variant only with channel binding data.  "auth-mechanism login" in
+ * domains.conf keeps LOGIN for servers that want it.  Returns 0 with
+ * *mech_r or -1 with error_r. */
+static int auth_pick(const struct conn *c, const struct mf_sasl_tls *tls,
+		     enum mf_sasl_mech *mech_r, const char **error_r)
+{
+	bool cb = tls->unique_len > 0 || tls->exporter_len > 0;
+
+	if (c->p->auth_login) {
+		if ((c->auth_mechs & (1u << MF_SASL_LOGIN)) == 0) {
+			*error_r = "the server does not offer AUTH LOGIN";
+			return -1;
+		}
+		*mech_r = MF_SASL_LOGIN;
+		return 0;
+	}
+	for (int m = MF_SASL_SCRAM_SHA_256_PLUS; m < MF_SASL_MECH_COUNT; m++) {
+		if ((c->auth_mechs & (1u << m)) == 0)
+			continue;
+		if ((m == MF_SASL_SCRAM_SHA_256_PLUS || m == MF_SASL_SCRAM_SHA_1_PLUS) && !cb)
+			continue;
+		*mech_r = (enum mf_sasl_mech)m;
+		return 0;
+	}
+	*error_r = "the server offers no AUTH mechanism we can use";
+	return -1;
+}
+
+/* AUTH with the strongest common mechanism (RFC 4954 4, initial response
+ * when the mechanism has one).  With SCRAM the server must prove it knows
+ * the password too (RFC 5802 5: its signature is checked before we send
+ * anything else).  A refusal leaves nothing decided: the message waits for
+ * the admin to fix the credentials rather than bouncing. */
 static int authenticate(struct conn *c, const struct smtp_client_ext *ext,
 			struct smtp_client_reply *reply, const char **error_r)
 {
 	const char *user = c->p->auth_user;
 	const char *pass = c->p->auth_password != NULL ? c->p->auth_password : "";
-	size_t ul = strlen(user), pl = strlen(pass);
+	struct mf_sasl_client *cl = NULL;
+	struct mf_sasl_tls tls;
+	enum mf_sasl_mech mech;
+	const unsigned char *out;
+	unsigned char *in = NULL;
+	size_t out_len, in_len = 0;
 	char *b64 = NULL, *line = NULL;
+	bool has;
 	int ret = -1;
 
-	if (ul > SMTP_CLIENT_AUTH_MAX || pl > SMTP_CLIENT_AUTH_MAX) {
+	if (strlen(user) > SMTP_CLIENT_AUTH_MAX || strlen(pass) > SMTP_CLIENT_AUTH_MAX) {
 		*error_r = "AUTH: user name or password too long";
 		return -1;
 	}
-	if (!c->p->auth_login) {
-		char *msg = mf_xmalloc(ul + pl + 2);
-		if (!ext->auth_plain) {
-			*error_r = "the server does not offer AUTH PLAIN";
-			free(msg);
-			return -1;
-		}
-		msg[0] = '\0';
-		memcpy(msg + 1, user, ul);
-		msg[1 + ul] = '\0';
-		memcpy(msg + 2 + ul, pass, pl);
-		b64 = base64(msg, ul + pl + 2);
-		explicit_bzero(msg, ul + pl + 2);
-		free(msg);
-		line = mf_xasprintf("AUTH PLAIN %s", b64);
-		if (send_secret(c, line, error_r) < 0 || read_reply(c, reply, error_r) < 0)
+	mf_sasl_tls_from_ssl(c->ssl, &tls);
+	if (auth_pick(c, &tls, &mech, error_r) < 0)
+		return -1;
+	if (mf_sasl_client_create(mech, user, pass, &tls, &cl, error_r) < 0)
+		return -1;
+	if (mf_sasl_client_initial(cl, &out, &out_len, &has, error_r) < 0)
+		goto out;
+	if (has) {
+		b64 = mf_sasl_base64_encode(out, out_len);
+		/* RFC 4954 4: "=" sends an empty initial response. */
+		line = mf_xasprintf("AUTH %s %s", mf_sasl_mech_name(mech), b64[0] != '\0' ? b64 : "=");
+		if (send_secret(c, line, error_r) < 0)
 			goto out;
-	} else {
-		if (!ext->auth_login) {
-			*error_r = "the server does not offer AUTH LOGIN";
-			return -1;
-		}
-		if (send_cmd(c, error_r, "AUTH LOGIN") < 0 || read_reply(c, reply, error_r) < 0)
+	} else if (send_cmd(c, error_r, "AUTH %s", mf_sasl_mech_name(mech)) < 0) {
+		goto out;
+	}
+	for (unsigned steps = 0;; steps++) {
+		if (read_reply(c, reply, error_r) < 0)
 			goto out;
-		if (reply->code != 334) {
-			ret = auth_failed(reply, error_r);
+		if (reply->code != 334)
+			break;
+		if (steps >= MF_SASL_STEPS_MAX + 1) {
+			*error_r = "AUTH: too many server challenges";
 			goto out;
 		}
-		b64 = base64(user, ul);
-		if (send_secret(c, b64, error_r) < 0 || read_reply(c, reply, error_r) < 0)
-			goto out;
-		if (reply->code != 334) {
-			ret = auth_failed(reply, error_r);
+		free(in);
+		in = NULL;
+		if (mf_sasl_base64_decode(mf_buf_cstr(&reply->text), reply->text.len, &in,
+					  &in_len) < 0) {
+			(void)send_cmd(c, error_r, "*");
+			*error_r = "AUTH: the server's challenge is not base64";
 			goto out;
 		}
-		explicit_bzero(b64, strlen(b64));
+		/* LOGIN's prompts are only text for people, which some
+		 * servers end with a NUL ("User Name\0", aiosmtpd): the client
+		 * ignores them (draft-murchison-sasl-login 2). */
+		if (mech == MF_SASL_LOGIN)
+			in_len = 0;
+		if (mf_sasl_client_step(cl, in, in_len, &out, &out_len, error_r) < 0) {
+			const char *why = *error_r;
+			/* RFC 4954 4: "*" cancels; the reply does not matter. */
+			(void)send_cmd(c, error_r, "*");
+			(void)read_reply(c, reply, error_r);
+			*error_r = mf_errorf("AUTH %s: %s", mf_sasl_mech_name(mech), why);
+			goto out;
+		}
+		if (b64 != NULL)
+			explicit_bzero(b64, strlen(b64));
 		free(b64);
-		b64 = base64(pass, pl);
-		if (send_secret(c, b64, error_r) < 0 || read_reply(c, reply, error_r) < 0)
+		b64 = mf_sasl_base64_encode(out, out_len);
+		if (send_secret(c, b64, error_r) < 0)
 			goto out;
 	}
 	if (reply->code != 235) {
 		ret = auth_failed(reply, error_r);
 		goto out;
 	}
+	if ((mech == MF_SASL_SCRAM_SHA_256_PLUS || mech == MF_SASL_SCRAM_SHA_1_PLUS ||
+	     mech == MF_SASL_SCRAM_SHA_256 || mech == MF_SASL_SCRAM_SHA_1) &&
+	    mf_sasl_client_verified(cl) != 1) {
+		/* 235 without the server's proof: it may not know the password
+		 * at all (a man in the middle); nothing is sent to it. */
+		*error_r = mf_errorf("AUTH %s: the server did not prove it knows the password",
+				     mf_sasl_mech_name(mech));
+		goto out;
+	}
+	mf_log_debug(PKG, c->cid, "authenticated", "mechanism=%s", mf_sasl_mech_name(mech));
 	ret = 0;
 out:
 	if (b64 != NULL)
 		explicit_bzero(b64, strlen(b64));
 	if (line != NULL)
 		explicit_bzero(line, strlen(line));
+	if (in != NULL)
+		explicit_bzero(in, in_len);
+	free(in);
 	free(b64);
 	free(line);
+	mf_sasl_client_free(&cl);
 	return ret;
 }
 
@@ -414,9 +500,11 @@ static int hello(struct conn *c, struct smtp_client_reply *reply, struct smtp_cl
 		return -1;
 	if (reply->code == 250) {
 		smtp_client_ext_parse(reply, ext);
+		c->auth_mechs = auth_mech_set(reply);
 		return 0;
 	}
 	memset(ext, 0, sizeof(*ext));
+	c->auth_mechs = 0;
 	if (reply->code / 100 == 5) {
 		if (send_cmd(c, error_r, "HELO %s", c->p->ehlo_name) < 0 ||
 		    read_reply(c, reply, error_r) < 0)
@@ -617,14 +705,92 @@ out:
 	return ret;
 }
 
+/* An idle connection between two calls of smtp_client_deliver_reuse. */
+struct smtp_client_session {
+	struct conn c;
+	struct smtp_client_ext ext;
+	struct smtp_client_info info;
+	unsigned uses;  /* messages sent on it so far */
+};
+
+/* Ends a connection: QUIT (when polite) under a short timeout, then the
+ * TLS session and the socket. */
+static void conn_end(struct conn *c, bool quit, struct smtp_client_reply *reply)
+{
+	const char *e2;
+
+	if (quit && c->fd >= 0 && send_cmd(c, &e2, "QUIT") == 0)
+		(void)read_reply(c, reply, &e2);
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* No callback may run for an idle session: the caller's context is gone. */
+static const struct smtp_client_params idle_params = {
+	.timeout_ms = SMTP_CLIENT_IDLE_QUIT_TIMEOUT_MS,
+	.data_timeout_ms = SMTP_CLIENT_IDLE_QUIT_TIMEOUT_MS,
+};
+
+void smtp_client_session_close(struct smtp_client_session **session, bool quit)
+{
+	struct smtp_client_session *s = *session;
+	struct smtp_client_reply reply;
+
+	if (s == NULL)
+		return;
+	*session = NULL;
+	smtp_client_reply_init(&reply);
+	s->c.p = &idle_params;
+	s->c.cid = NULL;
+	s->c.timeout_ms = SMTP_CLIENT_IDLE_QUIT_TIMEOUT_MS;
+	conn_end(&s->c, quit, &reply);
+	smtp_client_reply_free(&reply);
+	free(s);
+}
+
+/* Readies a kept connection for a new transaction: RSET (RFC 5321
+ * 4.1.1.5) must get its 250; anything else (the server closed the idle
+ * connection, or said 421 meanwhile) makes it unusable.  Returns 0 or -1. */
+static int session_resume(struct smtp_client_session *s, const struct smtp_client_params *p,
+			  struct smtp_client_reply *reply)
+{
+	const char *e2;
+
+	s->c.p = p;
+	s->c.cid = p->cid;
+	s->c.timeout_ms = p->timeout_ms;
+	if (send_cmd(&s->c, &e2, "RSET") < 0 || read_reply(&s->c, reply, &e2) < 0 ||
+	    reply->code != 250) {
+		mf_log_debug(PKG, p->cid, "kept connection not usable, opening a new one",
+			     "host=%s ip=%s", p->host != NULL ? p->host : "", p->ip);
+		return -1;
+	}
+	return 0;
+}
+
 int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_rcpt *rcpts,
 			size_t n, struct smtp_client_info *info_r, const char **error_r)
 {
+	return smtp_client_deliver_reuse(p, NULL, rcpts, n, info_r, error_r);
+}
+
+int smtp_client_deliver_reuse(const struct smtp_client_params *p,
+			      struct smtp_client_session **session,
+			      struct smtp_client_rcpt *rcpts, size_t n,
+			      struct smtp_client_info *info_r, const char **error_r)
+{
 	struct smtp_client_params params = *p;
+	struct smtp_client_session *kept = NULL;
 	struct conn c;
 	struct smtp_client_reply reply;
 	struct smtp_client_ext ext;
-	unsigned max;
+	unsigned max, uses = 0;
 	size_t done_before = 0, done_after = 0;
 	int ret = -1, r = 0;
 
@@ -637,10 +803,27 @@ int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_r
 		done_before += rcpts[i].done;
 	memset(info_r, 0, sizeof(*info_r));
 	memset(&c, 0, sizeof(c));
+	c.fd = -1;
 	c.p = p;
 	c.cid = p->cid;
 	c.timeout_ms = p->timeout_ms;
 	smtp_client_reply_init(&reply);
+	if (session != NULL && *session != NULL) {
+		kept = *session;
+		*session = NULL;
+		if (session_resume(kept, p, &reply) == 0) {
+			/* Nothing was decided on it yet, so a failed resume just
+			 * means a fresh connection, not a failed attempt. */
+			c = kept->c;
+			ext = kept->ext;
+			*info_r = kept->info;
+			uses = kept->uses;
+			free(kept);
+			kept = NULL;
+			goto ready;
+		}
+		smtp_client_session_close(&kept, false);
+	}
 	if (p->socks5_ip != NULL) {
 		/* The proxy is the TCP peer; the tunnel goes to ip:port. */
 		c.fd = tcp_connect(p->socks5_ip, p->socks5_port, error_r);
@@ -694,6 +877,8 @@ int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_r
 	}
 	if (p->auth_user != NULL && authenticate(&c, &ext, &reply, error_r) < 0)
 		goto out;
+ready:
+	uses++;
 	if (p->requiretls && (c.ssl == NULL || !ext.requiretls)) {
 		/* RFC 8689 4.2.1: never send such a message in the clear or to
 		 * a server that would not keep the requirement going. */
@@ -750,18 +935,24 @@ int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_r
 	if (r < 0)
 		goto out;  /* no QUIT on a broken connection */
 quit:
-	{
-		const char *e2;
-		if (send_cmd(&c, &e2, "QUIT") == 0)
-			(void)read_reply(&c, &reply, &e2);
+	if (session != NULL && uses < SMTP_CLIENT_REUSE_MAX && c.rlen == c.roff) {
+		/* Healthy, and nothing unasked-for pending from the server:
+		 * the caller may send its next message over it. */
+		struct smtp_client_session *s = mf_xcalloc(1, sizeof(*s));
+		s->c = c;
+		s->c.p = &idle_params;
+		s->c.cid = NULL;
+		s->ext = ext;
+		s->info = *info_r;
+		s->uses = uses;
+		*session = s;
+		c.fd = -1;
+		c.ssl = NULL;
+	} else {
+		conn_end(&c, true, &reply);
 	}
 out:
-	if (c.ssl != NULL) {
-		SSL_shutdown(c.ssl);
-		SSL_free(c.ssl);
-	}
-	if (c.fd >= 0)
-		close(c.fd);
+	conn_end(&c, false, &reply);
 	smtp_client_reply_free(&reply);
 	/* Answers for some recipients are results even if the connection
 	 * broke afterwards. */

@@ -91,6 +91,16 @@ struct smtp_client_info {
 	char tls_cipher[64];
 };
 
+/* Messages sent over one kept connection before it is closed anyway. */
+#define SMTP_CLIENT_REUSE_MAX 200
+/* Timeout for the QUIT that ends an idle kept connection. */
+#define SMTP_CLIENT_IDLE_QUIT_TIMEOUT_MS 2000
+
+/* An open connection, idle after a delivery, kept for the next message to
+ * the same destination (same ip, port, TLS, AUTH and SOCKS5 settings: the
+ * caller keys it so). */
+struct smtp_client_session;
+
 /* Sets a result on rcpt (copies text). */
 void smtp_client_rcpt_set(struct smtp_client_rcpt *rcpt, bool delivered, bool permanent,
 			  unsigned code, const char *enhanced, const char *text);
@@ -103,5 +113,20 @@ void smtp_client_rcpts_clear(struct smtp_client_rcpt *rcpts, size_t n);
  * greeting refused, TLS failure): the caller tries the next host. */
 int smtp_client_deliver(const struct smtp_client_params *p, struct smtp_client_rcpt *rcpts,
 			size_t n, struct smtp_client_info *info_r, const char **error_r);
+
+/* smtp_client_deliver with connection reuse.  *session: NULL, or a kept
+ * connection for the same destination from an earlier call; it is taken
+ * over and resumed with RSET (RFC 5321 4.1.1.5), and when that fails (the
+ * server closed it meanwhile) a fresh connection is opened in its place,
+ * which counts as nothing for the recipients.  On return *session is the
+ * connection again when it can take another message (else NULL); the
+ * caller keeps it briefly or ends it with smtp_client_session_close. */
+int smtp_client_deliver_reuse(const struct smtp_client_params *p,
+			      struct smtp_client_session **session,
+			      struct smtp_client_rcpt *rcpts, size_t n,
+			      struct smtp_client_info *info_r, const char **error_r);
+
+/* Ends a kept connection (QUIT first when quit), sets *session to NULL. */
+void smtp_client_session_close(struct smtp_client_session **session, bool quit);
 
 #endif

@@ -26,6 +26,10 @@ void imap_report_expunged(struct imap_session *s, const uint32_t *uids, size_t c
 #define IMAP_META_PAGE 256
 
 struct imap_meta_cursor {
+	/* How many more UIDs the caller will ask for (0: unknown).  A page
+	 * holds no more rows than that: FETCH of one message read 256 rows,
+	 * envelopes and body structures included, to use one. */
+	size_t want;
 	struct store_message *page;
 	size_t count;
 	struct store_message fallback;   /* one message read on its own */

@@ -314,8 +314,8 @@ static int auth_allowed(struct imap_session *s)
 		mf_log_info(PKG, s->cid, "login refused: too many failures", "remote=%s limit=%s key=%s",
 			    mf_conn_remote_ip(s->conn), res.what, res.key);
 		imap_metrics_login(s->server->metrics, "limited");
-		imap_no(s, "[UNAVAILABLE] too many failed logins, try again in %u seconds",
-			res.retry_after_secs);
+		imap_no(s, "[UNAVAILABLE] logins from your network are refused for now (too many "
+			"failures), try again in %u seconds", res.retry_after_secs);
 		return 0;
 	case MF_AUTHLIMIT_TEMPFAIL:
 	default:
@@ -473,7 +473,11 @@ record:
 	attempt_record(s, mname, mf_sasl_server_login(srv), result);
 	if (!success && ++s->auth_failures >= IMAP_AUTH_FAILURES_MAX) {
 		/* The tagged answer goes first, then the connection ends. */
+		if (s->reply != NULL)
+			imap_out(s, "%s %s\r\n", s->tag, s->reply);
+		s->reply = NULL;
 		imap_out(s, "* BYE too many authentication failures\r\n");
+		(void)imap_flush(s);
 		ret = -1;
 	}
 out:

@@ -404,6 +404,7 @@ int imap_cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
 		return imap_bad(s, "FETCH takes a set and items");
 	if (imap_resolve_set(s, &cmd->args[0], s->uid, &idx, &count, &err) < 0)
 		return imap_bad(s, "%s", err);
+	cursor.want = count;
 	if (parse_items(&f, &cmd->args[1], &err) < 0) {
 		fetch_free(&f);
 		return imap_bad(s, "%s", err);

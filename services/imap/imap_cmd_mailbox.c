@@ -390,12 +390,16 @@ int imap_meta_get(struct imap_session *s, struct imap_meta_cursor *c, uint32_t u
 		c->have_fallback = false;
 	}
 	if (c->count == 0 || uid < c->page[0].uid || uid > c->page[c->count - 1].uid) {
+		size_t limit = c->want > 0 && c->want < IMAP_META_PAGE ? c->want : IMAP_META_PAGE;
+
 		store_messages_free(&c->page, c->count);
 		c->count = 0;
-		if (store_messages_list(s->acc, s->sel.id, uid, IMAP_META_PAGE, &c->page, &c->count,
+		if (store_messages_list(s->acc, s->sel.id, uid, limit, &c->page, &c->count,
 					error_r) < 0)
 			return -1;
 	}
+	if (c->want > 0)
+		c->want--;
 	m = page_find(c, uid);
 	if (m != NULL) {
 		*msg_r = m;

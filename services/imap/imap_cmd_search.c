@@ -85,6 +85,7 @@ int imap_cmd_search(struct imap_session *s, const struct imap_command *cmd)
 	if (imap_search_parse(s->pool, args, nargs, &prog, &err) < 0)
 		return imap_bad(s, "%s", err);
 
+	cursor.want = count;
 	res = imap_pool_alloc(s->pool, (count + 1) * sizeof(*res));
 	res_uids = imap_pool_alloc(s->pool, (count + 1) * sizeof(*res_uids));
 	for (size_t i = 0; i < count; i++) {

@@ -83,6 +83,7 @@ struct mf_service;
 #define STORE_SPECIAL_JUNK    (1u << 4)
 #define STORE_SPECIAL_SENT    (1u << 5)
 #define STORE_SPECIAL_TRASH   (1u << 6)
+#define STORE_SPECIAL_MASK    0x7fu     /* all of the above */
 
 /* What kind of failure the calling thread's last store error was. */
 enum store_error_kind {
@@ -410,6 +411,9 @@ int store_mailbox_set_special_use(struct store_account *acc, const char *name,
  * name when several do), 0 when none, -1. */
 int store_mailbox_find_special(struct store_account *acc, uint32_t special_use,
 			       struct store_mailbox *mb_r, const char **error_r);
+/* The STORE_SPECIAL_* bit of an RFC 6154 attribute name ("\\Junk", any
+ * case), or 0 when name is not one. */
+uint32_t store_special_use_from_name(const char *name);
 
 /* --- messages --- */
 
@@ -539,6 +543,10 @@ int store_append(struct store_account *acc, int64_t mailbox_id, const void *data
  * maps onto it). */
 struct store_deliver_rcpt {
 	const char *mailbox;      /* NULL or "": INBOX; created when missing */
+	/* STORE_SPECIAL_* (one bit), or 0: when set, the mailbox with that
+	 * special-use attribute (the first by name), else INBOX; mailbox is
+	 * not used.  Bits outside STORE_SPECIAL_* fail the recipient. */
+	uint32_t special_use;
 	const char *keywords;     /* space-separated, may be NULL */
 	const void *prefix;       /* header prefix, may be NULL */
 	size_t prefix_len;        /* <= STORE_PREFIX_MAX */

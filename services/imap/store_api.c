@@ -418,6 +418,12 @@ static void handle_deliver(void *ctx, const struct mf_bus_request *req,
 			mf_buf_append_str(&kw, dr->keywords[k]);
 		}
 		rcpts[nunique].mailbox = dr->mailbox;
+		if (dr->special_use != NULL && dr->special_use[0] != '\0') {
+			/* an unknown name keeps a bit outside the mask, which
+			 * fails this recipient in store_deliver */
+			uint32_t bit = store_special_use_from_name(dr->special_use);
+			rcpts[nunique].special_use = bit != 0 ? bit : ~STORE_SPECIAL_MASK;
+		}
 		rcpts[nunique].keywords = kw.data != NULL ? mf_buf_steal(&kw) : NULL;
 		rcpts[nunique].prefix = dr->header_prefix.data;
 		rcpts[nunique].prefix_len = dr->header_prefix.len;

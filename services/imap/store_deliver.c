@@ -107,6 +107,10 @@ int store_deliver(struct store_account *acc, const char *blob_key, int64_t recei
 			rcpt_fail(&rcpts[i], STORE_ERR_INVALID, "header prefix too long");
 			continue;
 		}
+		if ((rcpts[i].special_use & ~STORE_SPECIAL_MASK) != 0) {
+			rcpt_fail(&rcpts[i], STORE_ERR_INVALID, "unknown special-use attribute");
+			continue;
+		}
 		kws[i] = store_keywords_normalise(rcpts[i].keywords, &err);
 		if (kws[i] == NULL)
 			rcpt_fail(&rcpts[i], STORE_ERR_INVALID, err);
@@ -140,8 +144,18 @@ int store_deliver(struct store_account *acc, const char *blob_key, int64_t recei
 
 		if (keys[i] == NULL)
 			continue;
-		r = store_mailbox_lookup_locked(acc, rc->mailbox != NULL && rc->mailbox[0] != '\0' ?
-						rc->mailbox : "INBOX", true, &mb, &err);
+		if (rc->special_use != 0) {
+			/* RFC 6154: the user may have renamed the mailbox or
+			 * moved the attribute, so it is found by attribute;
+			 * without one the message is not lost but in INBOX. */
+			r = store_mailbox_find_special_locked(acc, rc->special_use, &mb, &err);
+			if (r == 0)
+				r = store_mailbox_lookup_locked(acc, "INBOX", true, &mb, &err);
+		} else {
+			r = store_mailbox_lookup_locked(acc, rc->mailbox != NULL &&
+							rc->mailbox[0] != '\0' ? rc->mailbox :
+							"INBOX", true, &mb, &err);
+		}
 		if (r <= 0) {
 			if (store_last_error_kind() == STORE_ERR_TEMPORARY)
 				goto fail_tx;

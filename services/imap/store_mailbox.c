@@ -727,12 +727,41 @@ int store_mailbox_set_special_use(struct store_account *acc, const char *name,
 int store_mailbox_find_special(struct store_account *acc, uint32_t special_use,
 			       struct store_mailbox *mb_r, const char **error_r)
 {
-	sqlite3_stmt *stmt = NULL;
-	int ret = -1, rc;
+	int ret;
 
 	memset(mb_r, 0, sizeof(*mb_r));
 	if (store_lock(acc, error_r) < 0)
 		return -1;
+	ret = store_mailbox_find_special_locked(acc, special_use, mb_r, error_r);
+	store_unlock(acc);
+	return ret;
+}
+
+uint32_t store_special_use_from_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} names[] = {
+		{ "\\All", STORE_SPECIAL_ALL }, { "\\Archive", STORE_SPECIAL_ARCHIVE },
+		{ "\\Drafts", STORE_SPECIAL_DRAFTS }, { "\\Flagged", STORE_SPECIAL_FLAGGED },
+		{ "\\Junk", STORE_SPECIAL_JUNK }, { "\\Sent", STORE_SPECIAL_SENT },
+		{ "\\Trash", STORE_SPECIAL_TRASH },
+	};
+
+	for (size_t i = 0; name != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(name, names[i].name) == 0)
+			return names[i].bit;
+	return 0;
+}
+
+int store_mailbox_find_special_locked(struct store_account *acc, uint32_t special_use,
+				      struct store_mailbox *mb_r, const char **error_r)
+{
+	sqlite3_stmt *stmt = NULL;
+	int ret = -1, rc;
+
+	memset(mb_r, 0, sizeof(*mb_r));
 	if (store_prepare(acc, "SELECT " STORE_MAILBOX_COLUMNS " FROM mailboxes "
 			  "WHERE special_use & ?1 ORDER BY name LIMIT 1", &stmt, error_r) < 0)
 		goto out;
@@ -748,6 +777,5 @@ int store_mailbox_find_special(struct store_account *acc, uint32_t special_use,
 	}
 out:
 	sqlite3_finalize(stmt);
-	store_unlock(acc);
 	return ret;
 }

@@ -90,6 +90,9 @@ char *store_mailbox_name_canon(const char *name, const char **error_r);
  * transaction. Returns 1/0/-1. */
 int store_mailbox_lookup_locked(struct store_account *acc, const char *name, bool create,
 				struct store_mailbox *mb_r, const char **error_r);
+/* store_mailbox_find_special inside the caller's lock.  Returns 1/0/-1. */
+int store_mailbox_find_special_locked(struct store_account *acc, uint32_t special_use,
+				      struct store_mailbox *mb_r, const char **error_r);
 
 /* Keywords: validates and normalises a space-separated list (dedup,
  * case-insensitive, sorted).  Returns a new string ("" for none) or NULL

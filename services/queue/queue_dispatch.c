@@ -81,8 +81,9 @@ void queue_cleanup_finish(struct queue_ctx *ctx, struct queue_cleanup *cl, bool 
 	free(cl->after_commit);
 	free(cl->after_rollback);
 	memset(cl, 0, sizeof(*cl));
-	if (committed && n > 0)
-		queue_wake(ctx);
+	/* No wake here: removing blobs makes nothing due.  Callers wake the
+	 * dispatcher when their commit did (queue_add, queue_admin, results
+	 * that scheduled a retry or a DSN). */
 }
 
 /* Reads the original message for a DSN: the whole of it up to the DSN's
@@ -356,7 +357,8 @@ void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
 	size_t n = 0;
 	const char *error = NULL;
 	int64_t now = queue_now_ms();
-	bool locked = false;
+	bool locked = false, wake = false;
+	uint64_t finished_before = 0, dsn_before = 0;
 	Mailfleet__V1__DeliveryResultReply reply = MAILFLEET__V1__DELIVERY_RESULT_REPLY__INIT;
 
 	res = mailfleet__v1__delivery_result__unpack(NULL, req->body_len, req->body);
@@ -416,6 +418,8 @@ void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
 		items[n].duration_ms = r->duration_ms;
 		n++;
 	}
+	finished_before = ctx->delivered_total + ctx->failed_total;
+	dsn_before = ctx->dsn_total;
 	if (queue_apply_outcomes(ctx, items, n, now, &cl, &error) < 0) {
 		queue_db_rollback(ctx->db);
 		queue_cleanup_finish(ctx, &cl, false);
@@ -425,10 +429,17 @@ void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
 		queue_cleanup_finish(ctx, &cl, false);
 		goto temp;
 	}
+	/* The dispatcher needs to run only when this commit made work for it:
+	 * a row to retry (possibly sooner than its planned wakeup) or a DSN to
+	 * hand over.  Waking it for every delivered message made it select and
+	 * re-plan once per result throughout a drain. */
+	wake = ctx->delivered_total + ctx->failed_total - finished_before != n ||
+	       ctx->dsn_total != dsn_before;
 	queue_db_unlock(ctx->db);
 	locked = false;
 	queue_cleanup_finish(ctx, &cl, true);
-	queue_wake(ctx);
+	if (wake)
+		queue_wake(ctx);
 	reply.accepted = (uint32_t)n;
 	{
 		size_t len = mailfleet__v1__delivery_result_reply__get_packed_size(&reply);

@@ -76,7 +76,7 @@ static void deliver_one(struct job *j)
 	req.requiretls = mail->requiretls;
 	req.smtputf8 = mail->smtputf8;
 	rcpt.address = j->target->address;
-	rcpt.mailbox = (char *)(m->mailbox != NULL ? m->mailbox : "");
+	rcpt.special_use = (char *)(m->special_use != NULL ? m->special_use : "");
 	rcpt.header_prefix.data = (uint8_t *)prefix;
 	rcpt.header_prefix.len = strlen(prefix);
 	rcpt.dsn_notify = j->target->notify;

@@ -35,11 +35,11 @@ struct smtp_deliver_message {
 	int64_t received_unix_ms;
 	int64_t timeout_ms;
 	/* From smtp_verify: the Authentication-Results field (with CRLF) for
-	 * every target's header prefix, or NULL; and the mailbox every target
-	 * gets it in ("Junk" for DMARC quarantine), or NULL for the store's
-	 * choice (INBOX). */
+	 * every target's header prefix, or NULL; and the RFC 6154 special-use
+	 * attribute of the mailbox every target gets it in ("\\Junk" for DMARC
+	 * quarantine; the store falls back to INBOX), or NULL for INBOX. */
 	const char *authentication_results;
-	const char *mailbox;
+	const char *special_use;
 };
 
 /* The outcome for one account. */

@@ -298,7 +298,7 @@ static void message_finish(struct session *s)
 		goto out;
 	}
 	mf_log_info(PKG, s->cid, "verification", "msgid=%s result=\"%s\"%s", s->msgid, vr.why,
-		    vr.verdict == SMTP_VERIFY_JUNK ? " mailbox=" SMTP_VERIFY_JUNK_MAILBOX : "");
+		    vr.verdict == SMTP_VERIFY_JUNK ? " special_use=" SMTP_VERIFY_JUNK_SPECIAL_USE : "");
 
 	if (s->targets.count == 0) {
 		/* Every recipient was an alias whose only member sent it. */
@@ -312,7 +312,7 @@ static void message_finish(struct session *s)
 		.cid = s->cid, .message_id = s->msgid, .blob_key = key, .mail = &s->mail,
 		.received_unix_ms = s->received_ms, .timeout_ms = SMTP_IN_DELIVER_TIMEOUT_MS,
 		.authentication_results = vr.authentication_results,
-		.mailbox = vr.verdict == SMTP_VERIFY_JUNK ? SMTP_VERIFY_JUNK_MAILBOX : NULL,
+		.special_use = vr.verdict == SMTP_VERIFY_JUNK ? SMTP_VERIFY_JUNK_SPECIAL_USE : NULL,
 	};
 	result = smtp_deliver(mf_service_bus(srv->svc), &dm, &s->targets, &outcomes);
 	if (result[0] == '2') {

@@ -41,8 +41,10 @@
  * stays far below this. */
 #define SMTP_VERIFY_AR_MAX (16 * 1024)
 #define SMTP_VERIFY_REPLY_MAX (256 * 1024)
-/* Where DMARC quarantine puts a message (RFC 6154 \Junk name). */
-#define SMTP_VERIFY_JUNK_MAILBOX "Junk"
+/* Where DMARC quarantine puts a message: the account's mailbox with the
+ * RFC 6154 \Junk attribute, found by the store whatever its name (INBOX
+ * when the account has none). */
+#define SMTP_VERIFY_JUNK_SPECIAL_USE "\\Junk"
 
 struct smtp_verify_input {
 	const char *cid;
@@ -59,7 +61,7 @@ struct smtp_verify_input {
 enum smtp_verify_verdict {
 	SMTP_VERIFY_NOT_CONFIGURED,  /* "verify no": nothing was checked */
 	SMTP_VERIFY_ACCEPT,
-	SMTP_VERIFY_JUNK,            /* deliver to SMTP_VERIFY_JUNK_MAILBOX */
+	SMTP_VERIFY_JUNK,            /* deliver to SMTP_VERIFY_JUNK_SPECIAL_USE */
 	SMTP_VERIFY_REJECT,          /* reply with reply (5xx) */
 	SMTP_VERIFY_TEMPFAIL,        /* reply with reply (4xx) */
 };

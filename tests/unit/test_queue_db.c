@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "services/queue/queue_db.h"
+#include "services/queue/queue_db_private.h"
 #include "services/queue/queue_holdrules.h"
 #include "services/queue/queue_retired.h"
 #include "services/queue/queue_suppress.h"
@@ -150,6 +151,85 @@ static void test_rows(void **state)
 	queue_db_close(&db);
 }
 
+/* Virtual machine steps of the statements run while the trace is on. */
+static uint64_t vm_steps;
+static unsigned fullscans;
+
+static int count_steps(unsigned type, void *ctx, void *p, void *x)
+{
+	sqlite3_stmt *st = p;
+
+	if (type == SQLITE_TRACE_PROFILE) {
+		vm_steps += (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 0);
+		fullscans += (unsigned)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+	}
+	return 0;
+}
+
+/* The dispatcher runs its due select and the next-wakeup query after every
+ * delivery result: with a backlog of leased rows, neither may walk the
+ * leased rows (that made a drain quadratic), and both must still find
+ * exactly the rows whose retry time and lease have passed. */
+static void test_due_without_scan(void **state)
+{
+	struct queue_db *db = NULL;
+	struct queue_row r, *rows = NULL;
+	struct queue_filter f = { .held = -1 };
+	size_t n = 0;
+	const char *error;
+	enum { LEASED = 3000 };
+	int64_t due_id = 0, later_id = 0;
+
+	assert_int_equal(queue_db_open(path, &db, &error), 0);
+	queue_db_lock(db);
+	assert_int_equal(queue_db_begin(db, &error), 0);
+	for (int i = 0; i < LEASED; i++) {
+		add(db, 0, "mjl", "mjl@example.com", "a@example.org", 100, &r);
+		r.lease = 7;
+		r.lease_until_ms = 100000;
+		assert_int_equal(queue_db_update(db, &r, &error), 0);
+	}
+	/* Due at 500: retry time passed, lease (of an earlier job) ran out. */
+	add(db, 0, "mjl", "mjl@example.com", "b@example.org", 500, &r);
+	due_id = r.id;
+	r.lease = 8;
+	r.lease_until_ms = 400;
+	assert_int_equal(queue_db_update(db, &r, &error), 0);
+	/* Not leased, due later. */
+	add(db, 0, "mjl", "mjl@example.com", "c@example.org", 5000, &r);
+	later_id = r.id;
+	assert_int_equal(queue_db_commit(db, &error), 0);
+
+	vm_steps = 0;
+	fullscans = 0;
+	assert_int_equal(sqlite3_trace_v2(queue_db_sqlite(db), SQLITE_TRACE_PROFILE,
+					  count_steps, NULL), SQLITE_OK);
+	f.due_at_ms = 1000;
+	assert_int_equal(queue_db_select(db, &f, 0, 500, &rows, &n, &error), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rows[0].id, due_id);
+	queue_rows_free(&rows, n);
+	assert_int_equal(queue_db_next_due(db), 500);
+	f.due_at_ms = 6000;
+	assert_int_equal(queue_db_select(db, &f, 0, 500, &rows, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(rows[0].id, due_id);
+	assert_int_equal(rows[1].id, later_id);
+	queue_rows_free(&rows, n);
+	assert_int_equal(sqlite3_trace_v2(queue_db_sqlite(db), 0, NULL, NULL), SQLITE_OK);
+	assert_int_equal(fullscans, 0);
+	/* A walk over the leased rows alone would take several steps each. */
+	assert_true(vm_steps < LEASED);
+
+	/* Once the leases run out, every row is due again. */
+	f.due_at_ms = 200000;
+	assert_int_equal(queue_db_select(db, &f, 0, 0, &rows, &n, &error), 0);
+	assert_int_equal(n, LEASED + 2);
+	queue_rows_free(&rows, n);
+	queue_db_unlock(db);
+	queue_db_close(&db);
+}
+
 static void test_holdrules_suppress(void **state)
 {
 	struct queue_db *db = NULL;
@@ -235,6 +315,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holdrules_suppress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_due_without_scan, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -836,6 +836,53 @@ static void test_deliver_and_changes(void **state)
 	store_account_unref(&acc);
 }
 
+/* A special-use request (DMARC quarantine asks for \\Junk) finds the
+ * mailbox by its attribute after the user renamed it, never creates a
+ * "Junk", and falls back to INBOX when no mailbox has the attribute. */
+static void test_deliver_special_use(void **state)
+{
+	struct env *e = *state;
+	struct store_account *acc = open_acc(e, "mjl");
+	struct store_deliver_rcpt rcpts[3] = {
+		{ .special_use = STORE_SPECIAL_JUNK, .mailbox = "Ignored" },
+		{ .special_use = STORE_SPECIAL_ALL },
+		{ .special_use = ~STORE_SPECIAL_MASK },
+	};
+	struct store_mailbox mb;
+	const char *err = NULL;
+
+	assert_int_equal(store_special_use_from_name("\\Junk"), STORE_SPECIAL_JUNK);
+	assert_int_equal(store_special_use_from_name("\\junk"), STORE_SPECIAL_JUNK);
+	assert_int_equal(store_special_use_from_name("Junk"), 0);
+	assert_int_equal(store_special_use_from_name("\\Spam"), 0);
+	assert_int_equal(mf_blob_put(store_blobs(e->store), "incoming/2026/sj", MSG, strlen(MSG),
+				     &err), 0);
+	assert_int_equal(store_mailbox_rename(acc, "Junk", "Spam/Suspect", &err), 0);
+	assert_int_equal(store_deliver(acc, "incoming/2026/sj", 0, rcpts, 3, &err), 0);
+	assert_int_equal(rcpts[0].status, 0);
+	assert_string_equal(rcpts[0].stored_mailbox, "Spam/Suspect");
+	assert_int_equal(rcpts[1].status, 0);
+	assert_string_equal(rcpts[1].stored_mailbox, "INBOX");
+	assert_int_equal(rcpts[2].status, -1);
+	assert_int_equal(rcpts[2].error_kind, STORE_ERR_INVALID);
+	store_deliver_rcpts_clear(rcpts, 3);
+	assert_int_equal(store_mailbox_get(acc, "Junk", &mb, &err), 0);
+	assert_int_equal(store_mailbox_get(acc, "Ignored", &mb, &err), 0);
+	assert_int_equal(store_mailbox_get(acc, "Spam/Suspect", &mb, &err), 1);
+	assert_int_equal(mb.messages, 1);
+	store_mailbox_clear(&mb);
+
+	/* The attribute gone: INBOX, and still no "Junk" is created. */
+	assert_int_equal(store_mailbox_set_special_use(acc, "Spam/Suspect", 0, &err), 0);
+	assert_int_equal(store_deliver(acc, "incoming/2026/sj", 0, rcpts, 1, &err), 0);
+	assert_int_equal(rcpts[0].status, 0);
+	assert_string_equal(rcpts[0].stored_mailbox, "INBOX");
+	store_deliver_rcpts_clear(rcpts, 1);
+	assert_int_equal(store_mailbox_get(acc, "Junk", &mb, &err), 0);
+	check(acc);
+	store_account_unref(&acc);
+}
+
 static void test_accounts_ensure(void **state)
 {
 	struct env *e = *state;
@@ -863,6 +910,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_and_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_special_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accounts_ensure, setup, teardown),
 	};
 
