@@ -2,6 +2,9 @@
 # Runs each unit test binary; prints one line per binary and a total.
 # Exits non-zero if any failed.
 set -u
+# Test data that minimal images leave out (see ci/spf-suite.sh).
+MF_SPF_SUITE=${MF_SPF_SUITE:-$("$(dirname "$0")/spf-suite.sh")}
+export MF_SPF_SUITE
 pass=0; fail=0; failed=""
 for t in "$@"; do
 	name=$(basename "$t")
