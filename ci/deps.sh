@@ -7,13 +7,13 @@ set -eu
 build_pkgs="gcc make pkg-config libc6-dev libssl-dev libnats-dev libhiredis-dev
   libmicrohttpd-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
   libidn2-dev libunistring-dev libsqlite3-dev libunbound-dev"
-run_pkgs="nats-server redis-server openssl curl"
+run_pkgs="nats-server redis-server openssl curl procps"
 # Test peers and real clients: DNS lab (nsd, unbound, ldns), mail peers
 # (postfix, dovecot for benchmarks), clients (swaks, mbsync, fetchmail),
 # cross-checkers (dkimpy, pyspf, opendkim), aiosmtpd as a receiving server,
 # Go with sprig to render the Helm chart (ci/helm-check.sh), SASL clients
 # (gsasl, cyrus imtest/smtptest) for interop tests.
-test_pkgs="libcmocka-dev prometheus python3 clang-14 libclang-rt-14-dev
+test_pkgs="libcmocka-dev prometheus python3 clang-14 libclang-rt-14-dev procps iproute2
   unbound nsd ldnsutils swaks libnet-ssleay-perl postfix dovecot-imapd isync fetchmail
   python3-dkim python3-spf python3-yaml python3-aiosmtpd opendkim-tools
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev
