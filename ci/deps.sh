@@ -7,7 +7,7 @@ set -eu
 build_pkgs="gcc make pkg-config libc6-dev libssl-dev libnats-dev libhiredis-dev
   libmicrohttpd-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
   libidn2-dev libunistring-dev libsqlite3-dev libunbound-dev"
-run_pkgs="nats-server redis-server openssl curl procps"
+run_pkgs="nats-server redis-server openssl curl"
 # Test peers and real clients: DNS lab (nsd, unbound, ldns), mail peers
 # (postfix, dovecot for benchmarks), clients (swaks, mbsync, fetchmail),
 # cross-checkers (dkimpy, pyspf, opendkim), aiosmtpd as a receiving server,

@@ -134,8 +134,14 @@ def cmd_dkim(path, records):
     if not sigs:
         sys.exit("no DKIM-Signature in " + path)
     for i in range(len(sigs)):
-        if not d.verify(idx=i, dnsfunc=dnsfunc):
-            sys.exit("DKIM signature %d does not verify: %s" % (i, sigs[i][:80]))
+        try:
+            good = d.verify(idx=i, dnsfunc=dnsfunc)
+        except dkim.DKIMException as e:
+            good, why = False, str(e)
+        else:
+            why = "signature mismatch"
+        if not good:
+            sys.exit("DKIM signature %d does not verify (%s): %s" % (i, why, sigs[i][:80]))
     print("%d DKIM signatures verified" % len(sigs))
 
 

@@ -31,15 +31,10 @@ struct mf_authlimit;
 #define IMAP_WRITE_TIMEOUT_MS (5u * 60 * 1000)
 /* How often IDLE looks for changes (the callback flag makes it cheap). */
 #define IMAP_IDLE_POLL_MS 200
-/* Failed logins per network level (shared by replicas through Redis):
- * past them, logins from that network are refused for a while. */
-#define IMAP_AUTHFAIL_IP_COUNT 10
-#define IMAP_AUTHFAIL_NET_COUNT 50
-#define IMAP_AUTHFAIL_PERIOD_MS (10u * 60 * 1000)
-/* Failed logins before the connection is dropped. */
+/* Failed logins before the connection is dropped.  Failures per address,
+ * network and login are throttled across replicas by authlimit.h
+ * (ratelimit { auth-failures-* }): slowed, then refused. */
 #define IMAP_AUTH_FAILURES_MAX 3
-/* Delay after a failed login, against password guessing. */
-#define IMAP_AUTH_FAILURE_DELAY_MS 1000
 /* Unknown or invalid commands in a row before the connection is dropped. */
 #define IMAP_BAD_COMMANDS_MAX 20
 /* Buffered output flushed when it grows past this. */

@@ -60,6 +60,8 @@ static int start(struct mf_service *svc, const char **error_r)
 	pthread_mutex_init(&queue.wake_lock, NULL);
 	pthread_cond_init(&queue.wake_cond, NULL);
 	pthread_mutex_init(&queue.seq_lock, NULL);
+	pthread_mutex_init(&queue.result_lock, NULL);
+	pthread_cond_init(&queue.result_cond, NULL);
 	queue.bus = mf_service_bus(svc);
 	queue.hostname = mf_xstrdup(cfg->hostname);
 	/* A lease shorter than a second would redispatch jobs that are still

@@ -12,6 +12,8 @@
 #include "metrics.h"
 #include "queue_db.h"
 
+struct queue_result_batch_item;
+
 struct queue_ctx {
 	struct queue_db *db;
 	struct mf_blob_store *blobs;
@@ -27,6 +29,12 @@ struct queue_ctx {
 	pthread_t thread;
 	bool thread_started;
 	bool stream_ready;
+
+	/* Results waiting for the next group commit (queue_dispatch.c). */
+	pthread_mutex_t result_lock;
+	pthread_cond_t result_cond;
+	struct queue_result_batch_item *result_head, *result_tail;
+	bool result_leader;        /* a handler thread is committing a group */
 
 	pthread_mutex_t seq_lock;
 	uint64_t seq;              /* unique suffixes for blob keys */

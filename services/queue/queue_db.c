@@ -235,6 +235,23 @@ int queue_db_begin(struct queue_db *db, const char **error_r)
 	return exec(db, "BEGIN IMMEDIATE", error_r);
 }
 
+int queue_db_savepoint(struct queue_db *db, const char **error_r)
+{
+	return exec(db, "SAVEPOINT part", error_r);
+}
+
+int queue_db_savepoint_release(struct queue_db *db, const char **error_r)
+{
+	return exec(db, "RELEASE part", error_r);
+}
+
+void queue_db_savepoint_rollback(struct queue_db *db)
+{
+	const char *error;
+
+	(void)exec(db, "ROLLBACK TO part; RELEASE part", &error);
+}
+
 int queue_db_commit(struct queue_db *db, const char **error_r)
 {
 	if (exec(db, "COMMIT", error_r) < 0) {

@@ -87,6 +87,11 @@ void queue_db_lock(struct queue_db *db);
 void queue_db_unlock(struct queue_db *db);
 int queue_db_begin(struct queue_db *db, const char **error_r);
 int queue_db_commit(struct queue_db *db, const char **error_r);
+/* A savepoint within the transaction: one part of a group commit that can
+ * be undone alone (queue_db_savepoint_rollback), or kept (_release). */
+int queue_db_savepoint(struct queue_db *db, const char **error_r);
+int queue_db_savepoint_release(struct queue_db *db, const char **error_r);
+void queue_db_savepoint_rollback(struct queue_db *db);
 void queue_db_rollback(struct queue_db *db);
 
 /* Inserts row (id ignored; base_id 0 takes the new row's id as base id) and

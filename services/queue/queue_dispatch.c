@@ -345,55 +345,38 @@ static bool str_ok(const char *s, size_t max)
 	return s != NULL && strnlen(s, max + 1) <= max;
 }
 
-void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
-				   struct mf_bus_response *resp)
-{
-	struct queue_ctx *ctx = arg;
+/* One delivery result on its way into a group commit.  Lives on the stack
+ * of the handler thread that received it, which waits until finished. */
+struct queue_result_batch_item {
 	Mailfleet__V1__DeliveryResult *res;
-	struct queue_outcome_item *items = NULL;
-	struct queue_row *rows = NULL;
-	struct queue_cleanup cl = { 0 };
-	char **tls = NULL;
-	size_t n = 0;
-	const char *error = NULL;
-	int64_t now = queue_now_ms();
-	bool locked = false, wake = false;
-	uint64_t finished_before = 0, dsn_before = 0;
-	Mailfleet__V1__DeliveryResultReply reply = MAILFLEET__V1__DELIVERY_RESULT_REPLY__INIT;
+	const char *cid;
+	bool finished;             /* under ctx->result_lock */
+	bool ok;                   /* committed */
+	char *error;               /* why not, when !ok (owned) */
+	uint32_t accepted;
+	bool wake;                 /* the commit made work for the dispatcher */
+	struct queue_cleanup cl;
+	struct queue_result_batch_item *next;
+};
 
-	res = mailfleet__v1__delivery_result__unpack(NULL, req->body_len, req->body);
-	if (res == NULL) {
-		mf_bus_response_set(resp, MF_BUS_PERMANENT, "malformed DeliveryResult");
-		return;
-	}
-	if (res->n_results > QUEUE_JOB_RCPTS_MAX) {
-		mf_bus_response_set(resp, MF_BUS_PERMANENT, "too many results (max %d)",
-				    QUEUE_JOB_RCPTS_MAX);
-		goto out;
-	}
+/* Applies one validated result in the open transaction.  Returns 0 or -1
+ * with error_r (the caller rolls the part back). */
+static int result_apply(struct queue_ctx *ctx, struct queue_result_batch_item *it,
+			int64_t now, const char **error_r)
+{
+	const Mailfleet__V1__DeliveryResult *res = it->res;
+	struct queue_row *rows = mf_xcalloc(res->n_results + 1, sizeof(*rows));
+	struct queue_outcome_item *items = mf_xcalloc(res->n_results + 1, sizeof(*items));
+	char **tls = mf_xcalloc(res->n_results + 1, sizeof(*tls));
+	uint64_t finished_before, dsn_before;
+	size_t n = 0;
+	int ret = -1;
+
 	for (size_t i = 0; i < res->n_results; i++) {
 		Mailfleet__V1__RecipientResult *r = res->results[i];
-		if (!str_ok(r->text, QUEUE_RESULT_TEXT_MAX) ||
-		    !str_ok(r->enhanced_code, QUEUE_RESULT_FIELD_MAX) ||
-		    !str_ok(r->host, QUEUE_RESULT_FIELD_MAX) ||
-		    !str_ok(r->tls_version, QUEUE_RESULT_FIELD_MAX) ||
-		    !str_ok(r->tls_cipher, QUEUE_RESULT_FIELD_MAX) || r->code > 599) {
-			mf_bus_response_set(resp, MF_BUS_PERMANENT, "result field out of bounds");
-			goto out;
-		}
-	}
-	rows = mf_xcalloc(res->n_results + 1, sizeof(*rows));
-	items = mf_xcalloc(res->n_results + 1, sizeof(*items));
-	tls = mf_xcalloc(res->n_results + 1, sizeof(*tls));
-	queue_db_lock(ctx->db);
-	locked = true;
-	if (queue_db_begin(ctx->db, &error) < 0)
-		goto temp;
-	for (size_t i = 0; i < res->n_results; i++) {
-		Mailfleet__V1__RecipientResult *r = res->results[i];
-		int got = queue_db_get(ctx->db, r->id, &rows[n], &error);
+		int got = queue_db_get(ctx->db, r->id, &rows[n], error_r);
 		if (got < 0)
-			goto temp;
+			goto out;
 		if (got == 0)
 			continue;  /* already retired or dropped: a duplicate result */
 		if (rows[n].base_id != res->base_id ||
@@ -418,52 +401,179 @@ void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
 		items[n].duration_ms = r->duration_ms;
 		n++;
 	}
+	/* The counters move only under the database lock, which we hold. */
 	finished_before = ctx->delivered_total + ctx->failed_total;
 	dsn_before = ctx->dsn_total;
-	if (queue_apply_outcomes(ctx, items, n, now, &cl, &error) < 0) {
-		queue_db_rollback(ctx->db);
-		queue_cleanup_finish(ctx, &cl, false);
-		goto temp;
-	}
-	if (queue_db_commit(ctx->db, &error) < 0) {
-		queue_cleanup_finish(ctx, &cl, false);
-		goto temp;
-	}
-	/* The dispatcher needs to run only when this commit made work for it:
-	 * a row to retry (possibly sooner than its planned wakeup) or a DSN to
-	 * hand over.  Waking it for every delivered message made it select and
+	if (queue_apply_outcomes(ctx, items, n, now, &it->cl, error_r) < 0)
+		goto out;
+	/* The dispatcher needs to run only when this made work for it: a row
+	 * to retry (possibly sooner than its planned wakeup) or a DSN to hand
+	 * over.  Waking it for every delivered message made it select and
 	 * re-plan once per result throughout a drain. */
-	wake = ctx->delivered_total + ctx->failed_total - finished_before != n ||
-	       ctx->dsn_total != dsn_before;
+	it->wake = ctx->delivered_total + ctx->failed_total - finished_before != n ||
+		   ctx->dsn_total != dsn_before;
+	it->accepted = (uint32_t)n;
+	ret = 0;
+out:
+	for (size_t i = 0; i < res->n_results; i++)
+		queue_row_clear(&rows[i]);
+	for (size_t i = 0; i < n; i++)
+		free(tls[i]);
+	free(rows);
+	free(items);
+	free(tls);
+	return ret;
+}
+
+static void result_fail(struct queue_result_batch_item *it, const char *error)
+{
+	it->ok = false;
+	free(it->error);
+	it->error = mf_xstrdup(error != NULL ? error : "error");
+}
+
+/* Commits the results of list in one transaction, each in a savepoint of
+ * its own so that one that fails does not take the others with it.  One
+ * fsync for the group instead of one per result; nobody is answered before
+ * the commit. */
+static void result_commit_group(struct queue_ctx *ctx, struct queue_result_batch_item *list)
+{
+	int64_t now = queue_now_ms();
+	const char *error = NULL;
+	bool wake = false;
+
+	queue_db_lock(ctx->db);
+	if (queue_db_begin(ctx->db, &error) < 0) {
+		for (struct queue_result_batch_item *it = list; it != NULL; it = it->next)
+			result_fail(it, error);
+		queue_db_unlock(ctx->db);
+		return;
+	}
+	for (struct queue_result_batch_item *it = list; it != NULL; it = it->next) {
+		if (queue_db_savepoint(ctx->db, &error) < 0) {
+			result_fail(it, error);
+			continue;
+		}
+		if (result_apply(ctx, it, now, &error) < 0) {
+			queue_db_savepoint_rollback(ctx->db);
+			queue_cleanup_finish(ctx, &it->cl, false);
+			result_fail(it, error);
+			continue;
+		}
+		if (queue_db_savepoint_release(ctx->db, &error) < 0) {
+			/* Unclear what the transaction holds now: none of it. */
+			queue_db_rollback(ctx->db);
+			goto fail_all;
+		}
+		it->ok = true;
+	}
+	if (queue_db_commit(ctx->db, &error) < 0)
+		goto fail_all;
 	queue_db_unlock(ctx->db);
-	locked = false;
-	queue_cleanup_finish(ctx, &cl, true);
+	for (struct queue_result_batch_item *it = list; it != NULL; it = it->next) {
+		if (!it->ok)
+			continue;
+		queue_cleanup_finish(ctx, &it->cl, true);
+		wake = wake || it->wake;
+	}
 	if (wake)
 		queue_wake(ctx);
-	reply.accepted = (uint32_t)n;
+	return;
+fail_all:
+	queue_db_unlock(ctx->db);
+	{
+		/* Copied before the cleanup can reuse the error buffer. */
+		char *why = mf_xstrdup(error != NULL ? error : "commit failed");
+		for (struct queue_result_batch_item *it = list; it != NULL; it = it->next) {
+			if (it->ok || it->error == NULL) {
+				/* Applied, now rolled back with the rest. */
+				result_fail(it, why);
+				queue_cleanup_finish(ctx, &it->cl, false);
+			}
+		}
+		free(why);
+	}
+}
+
+void queue_dispatch_result_handler(void *arg, const struct mf_bus_request *req,
+				   struct mf_bus_response *resp)
+{
+	struct queue_ctx *ctx = arg;
+	Mailfleet__V1__DeliveryResult *res;
+	struct queue_result_batch_item item;
+	Mailfleet__V1__DeliveryResultReply reply = MAILFLEET__V1__DELIVERY_RESULT_REPLY__INIT;
+
+	res = mailfleet__v1__delivery_result__unpack(NULL, req->body_len, req->body);
+	if (res == NULL) {
+		mf_bus_response_set(resp, MF_BUS_PERMANENT, "malformed DeliveryResult");
+		return;
+	}
+	if (res->n_results > QUEUE_JOB_RCPTS_MAX) {
+		mf_bus_response_set(resp, MF_BUS_PERMANENT, "too many results (max %d)",
+				    QUEUE_JOB_RCPTS_MAX);
+		goto out;
+	}
+	for (size_t i = 0; i < res->n_results; i++) {
+		Mailfleet__V1__RecipientResult *r = res->results[i];
+		if (!str_ok(r->text, QUEUE_RESULT_TEXT_MAX) ||
+		    !str_ok(r->enhanced_code, QUEUE_RESULT_FIELD_MAX) ||
+		    !str_ok(r->host, QUEUE_RESULT_FIELD_MAX) ||
+		    !str_ok(r->tls_version, QUEUE_RESULT_FIELD_MAX) ||
+		    !str_ok(r->tls_cipher, QUEUE_RESULT_FIELD_MAX) || r->code > 599) {
+			mf_bus_response_set(resp, MF_BUS_PERMANENT, "result field out of bounds");
+			goto out;
+		}
+	}
+
+	/* Group commit: results that arrive while another handler thread is
+	 * committing wait and go into the next group together; the first of
+	 * them to find no committer commits that group. */
+	memset(&item, 0, sizeof(item));
+	item.res = res;
+	item.cid = req->cid;
+	pthread_mutex_lock(&ctx->result_lock);
+	if (ctx->result_tail != NULL)
+		ctx->result_tail->next = &item;
+	else
+		ctx->result_head = &item;
+	ctx->result_tail = &item;
+	while (!item.finished) {
+		if (!ctx->result_leader) {
+			struct queue_result_batch_item *list = ctx->result_head, *it, *next;
+			ctx->result_head = ctx->result_tail = NULL;
+			ctx->result_leader = true;
+			pthread_mutex_unlock(&ctx->result_lock);
+			result_commit_group(ctx, list);
+			pthread_mutex_lock(&ctx->result_lock);
+			/* Once finished, an item's owner may return: never touch
+			 * it after that. */
+			for (it = list; it != NULL; it = next) {
+				next = it->next;
+				it->finished = true;
+			}
+			ctx->result_leader = false;
+			pthread_cond_broadcast(&ctx->result_cond);
+		} else {
+			pthread_cond_wait(&ctx->result_cond, &ctx->result_lock);
+		}
+	}
+	pthread_mutex_unlock(&ctx->result_lock);
+
+	if (!item.ok) {
+		mf_log_error(PKG, req->cid, "recording delivery results failed", "err=%s",
+			     item.error);
+		mf_bus_response_set(resp, MF_BUS_TEMPORARY, "queue: %s", item.error);
+		free(item.error);
+		goto out;
+	}
+	reply.accepted = item.accepted;
 	{
 		size_t len = mailfleet__v1__delivery_result_reply__get_packed_size(&reply);
 		uint8_t *buf = mf_xmalloc(len > 0 ? len : 1);
 		mailfleet__v1__delivery_result_reply__pack(&reply, buf);
 		mf_bus_response_take_body(resp, buf, len);
 	}
-	goto out;
-temp:
-	queue_db_rollback(ctx->db);
-	mf_log_error(PKG, req->cid, "recording delivery results failed", "err=%s", error);
-	mf_bus_response_set(resp, MF_BUS_TEMPORARY, "queue: %s", error);
 out:
-	if (locked)
-		queue_db_unlock(ctx->db);
-	if (rows != NULL)
-		for (size_t i = 0; i < res->n_results; i++)
-			queue_row_clear(&rows[i]);
-	free(rows);
-	free(items);
-	if (tls != NULL)
-		for (size_t i = 0; i < n; i++)
-			free(tls[i]);
-	free(tls);
 	mailfleet__v1__delivery_result__free_unpacked(res, NULL);
 }
 

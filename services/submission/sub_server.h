@@ -3,7 +3,8 @@
  *
  * Limits on client input (tighter before authentication):
  *   command line     SMTP_COMMAND_LINE_MAX (smtp_command.h)
- *   SASL line        SUB_SASL_LINE_MAX (sub_sasl.h)
+ *   SASL line        SUB_SASL_LINE_MAX; decoded messages MF_SASL_MESSAGE_MAX
+ *                    and steps MF_SASL_STEPS_MAX (sasl.h)
  *   auth attempts    SUB_AUTH_ATTEMPTS_MAX per connection; failures per
  *                    IP/network and login through Redis (authlimit.h:
  *                    slowed, then refused)
@@ -38,6 +39,8 @@
 #define SUB_TARPIT_MAX_MS 5000
 #define SUB_SESSION_MAX_MS (60ull * 60 * 1000)
 #define SUB_AUTH_ATTEMPTS_MAX 5
+/* A SASL response line: base64 of the longest message sasl.h takes. */
+#define SUB_SASL_LINE_MAX 8192
 #define SUB_AUTH_TIMEOUT_MS 10000
 /* Blob writes are batched to this many bytes. */
 #define SUB_WRITE_CHUNK (64 * 1024)

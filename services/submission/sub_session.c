@@ -31,7 +31,6 @@
 #include "sub_mailargs.h"
 #include "authlimit.h"
 #include "sasl.h"
-#include "sub_sasl.h"
 #include "tls.h"
 #include "sub_send.h"
 #include "sub_server.h"

@@ -36,6 +36,7 @@ static SSL_CTX *server_ctx, *client_ctx;
 struct script {
 	const char *auth;          /* the EHLO AUTH line */
 	bool fake_success;         /* answer 235 right after the client's first message */
+	bool nul_prompts;          /* LOGIN prompts ending in NUL, as aiosmtpd's */
 	/* Filled by the server. */
 	char mech[32];
 	bool authenticated;
@@ -113,6 +114,27 @@ static void server_auth(struct script *s, SSL *ssl, const char *line)
 	char buf[8192];
 
 	snprintf(s->mech, sizeof(s->mech), "%.*s", (int)mlen, line + 5);
+	if (s->nul_prompts && strcmp(s->mech, "LOGIN") == 0) {
+		char user[512], pass[512];
+		unsigned char *u = NULL, *p = NULL;
+		size_t ul = 0, pl = 0;
+		bool ok;
+		ssl_puts(ssl, "334 VXNlciBOYW1lAA==\r\n");   /* "User Name\0" */
+		if (!ssl_line(ssl, user, sizeof(user)))
+			return;
+		ssl_puts(ssl, "334 UGFzc3dvcmQA\r\n");       /* "Password\0" */
+		if (!ssl_line(ssl, pass, sizeof(pass)))
+			return;
+		ok = mf_sasl_base64_decode(user, strlen(user), &u, &ul) == 0 &&
+		     mf_sasl_base64_decode(pass, strlen(pass), &p, &pl) == 0 &&
+		     ul == strlen(USER) && memcmp(u, USER, ul) == 0 &&
+		     pl == strlen(PASSWORD) && memcmp(p, PASSWORD, pl) == 0;
+		free(u);
+		free(p);
+		s->authenticated = ok;
+		ssl_puts(ssl, ok ? "235 2.7.0 ok\r\n" : "535 5.7.8 no\r\n");
+		return;
+	}
 	mf_sasl_tls_from_ssl(ssl, &tls);
 	if (mf_sasl_mech_parse(line + 5, mlen, &mech) < 0 ||
 	    mf_sasl_server_create(mech, &set, &be, &tls, NULL, &srv, &err) < 0) {
@@ -306,6 +328,16 @@ static void test_login_configured(void **state)
 	assert_non_null(strstr(err, "LOGIN"));
 }
 
+static void test_login_nul_prompts(void **state)
+{
+	struct script s = { .auth = "AUTH PLAIN LOGIN", .nul_prompts = true };
+	const char *err = NULL;
+
+	assert_int_equal(run(&s, PASSWORD, true, &err), 0);
+	assert_string_equal(s.mech, "LOGIN");
+	assert_true(s.authenticated);
+}
+
 static void test_wrong_password(void **state)
 {
 	struct script s = { .auth = "AUTH SCRAM-SHA-256-PLUS" };
@@ -372,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_strongest_without_plus),
 		cmocka_unit_test(test_cram_md5_and_plain),
 		cmocka_unit_test(test_login_configured),
+		cmocka_unit_test(test_login_nul_prompts),
 		cmocka_unit_test(test_wrong_password),
 		cmocka_unit_test(test_no_common_mechanism),
 		cmocka_unit_test(test_server_without_proof),

@@ -319,10 +319,125 @@ static void test_refused(void **state)
 	assert_false(r[0].done);
 }
 
+/* --- connection reuse ---------------------------------------------------- */
+
+struct reuse_server {
+	int listen_fd;
+	int close_after;   /* hang up silently after this many messages */
+	_Atomic int connections, rsets, messages, quits;
+};
+
+/* Serves connections one after the other until the listener is shut. */
+static void *reuse_server(void *arg)
+{
+	struct reuse_server *s = arg;
+	char line[4096];
+	int fd;
+
+	while ((fd = accept(s->listen_fd, NULL, NULL)) >= 0) {
+		FILE *in = fdopen(fd, "r"), *out = fdopen(dup(fd), "w");
+		bool hangup = false;
+
+		s->connections++;
+		fputs("220 test ESMTP\r\n", out);
+		fflush(out);
+		while (!hangup && read_line(in, line, sizeof(line))) {
+			if (strncmp(line, "EHLO", 4) == 0) {
+				fputs("250-test\r\n250 PIPELINING\r\n", out);
+			} else if (strncmp(line, "MAIL", 4) == 0 || strncmp(line, "RCPT", 4) == 0) {
+				fputs("250 2.1.0 ok\r\n", out);
+			} else if (strcmp(line, "DATA") == 0) {
+				fputs("354 go ahead\r\n", out);
+				fflush(out);
+				while (read_line(in, line, sizeof(line)) && strcmp(line, ".") != 0)
+					;
+				s->messages++;
+				fputs("250 2.0.0 queued\r\n", out);
+				hangup = s->messages == s->close_after;
+			} else if (strcmp(line, "RSET") == 0) {
+				s->rsets++;
+				fputs("250 2.0.0 reset\r\n", out);
+			} else if (strcmp(line, "QUIT") == 0) {
+				s->quits++;
+				fputs("221 2.0.0 bye\r\n", out);
+				hangup = true;
+			} else {
+				fputs("500 5.5.1 what\r\n", out);
+			}
+			fflush(out);
+		}
+		fclose(in);
+		fclose(out);
+	}
+	return NULL;
+}
+
+/* Three messages with a kept session: the second goes over the first
+ * connection after RSET; the server then hangs up while the session is
+ * idle, and the third goes over a new connection as if nothing happened
+ * (no error, no recipient left undecided). */
+static void test_reuse(void **state)
+{
+	struct reuse_server s = { .close_after = 2 };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	struct smtp_client_session *session = NULL;
+	struct smtp_client_params p;
+	struct smtp_client_info info;
+	char path[] = "/tmp/mf-smtp-client-XXXXXX";
+	const char *error = NULL;
+	pthread_t th;
+	int mfd;
+
+	s.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s.listen_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(s.listen_fd, 4), 0);
+	getsockname(s.listen_fd, (struct sockaddr *)&sin, &sl);
+	pthread_create(&th, NULL, reuse_server, &s);
+	mfd = mkstemp(path);
+	assert_true(mfd >= 0);
+	unlink(path);
+	assert_int_equal(write(mfd, message, strlen(message)), (ssize_t)strlen(message));
+	memset(&p, 0, sizeof(p));
+	p.host = "test";
+	p.ip = "127.0.0.1";
+	p.port = ntohs(sin.sin_port);
+	p.ehlo_name = "client.test";
+	p.mail_from = "a@example.com";
+	p.msg_fd = mfd;
+	p.timeout_ms = 5000;
+
+	for (int m = 1; m <= 3; m++) {
+		struct smtp_client_rcpt r[1] = { { .address = "r@example.org" } };
+		assert_int_equal(smtp_client_deliver_reuse(&p, &session, r, 1, &info, &error), 0);
+		assert_true(r[0].done);
+		assert_true(r[0].delivered);
+		assert_non_null(session);
+		if (m == 2) {
+			assert_int_equal(s.connections, 1);
+			assert_int_equal(s.rsets, 1);
+		}
+		smtp_client_rcpts_clear(r, 1);
+		if (m == 2)
+			usleep(100 * 1000);  /* let the server hang up */
+	}
+	assert_int_equal(s.connections, 2);
+	assert_int_equal(s.messages, 3);
+	smtp_client_session_close(&session, true);
+	assert_null(session);
+	shutdown(s.listen_fd, SHUT_RDWR);
+	close(s.listen_fd);
+	pthread_join(th, NULL);
+	assert_int_equal(s.quits, 1);
+	close(mfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipelined_mixed),
+		cmocka_unit_test(test_reuse),
 		cmocka_unit_test(test_rcptmax),
 		cmocka_unit_test(test_too_many_rcpts),
 		cmocka_unit_test(test_mail_refused_then_close),
