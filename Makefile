@@ -142,6 +142,7 @@ test: deps-test
 	@grep '^fuzz:' $(BUILD)/fuzz.out
 	@BUILD=$(BUILD) ci/run-tests.sh $(UNIT_BINS)
 	@BUILD=$(BUILD) ci/helm-check.sh
+	@ci/compose-test-if-possible.sh
 
 # Performance comparisons with real peers (Postfix, Dovecot, OpenDKIM) on this machine:
 # figures side by side with the ratio; fails only when something broke.

@@ -336,6 +336,7 @@ RECV_PID=$!
 wait_for 15 grep -q ready "$TMP/receiver.log" || die "receiving server did not start: $(cat "$TMP/receiver.log")"
 podman exec "${PROJECT}_queue_1" mailfleet config check >"$TMP/config-check.log" 2>&1 ||
 	die "configuration with the test routes does not check: $(cat "$TMP/config-check.log")"
+# shellcheck disable=SC2046 # one word per container
 podman restart -t 25 "${PROJECT}_dnsauth_1" $(containers delivery) >"$TMP/restart.log" 2>&1 ||
 	die "restarting dnsauth and delivery failed: $(cat "$TMP/restart.log")"
 wait_ready 60 || die "dnsauth and delivery not ready after their restart"

@@ -17,7 +17,7 @@ test_pkgs="libcmocka-dev prometheus python3 clang-14 libclang-rt-14-dev procps i
   unbound nsd ldnsutils swaks libnet-ssleay-perl postfix dovecot-imapd isync fetchmail
   python3-dkim python3-spf python3-yaml python3-aiosmtpd opendkim-tools
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev
-  gsasl cyrus-clients opendkim"
+  gsasl cyrus-clients opendkim libdigest-hmac-perl"
 
 want="$build_pkgs"
 case "${1:-build}" in

@@ -234,7 +234,7 @@ int mf_service_listen(struct mf_service *svc, const char *busy_reply,
 					     svc->name);
 			return -1;
 		}
-		if (mf_tls_server_ctx_new(svc->config->tls_cert, svc->config->tls_key, 0,
+		if (mf_tls_server_ctx_new(svc->config->tls_cert, svc->config->tls_key, svc->def->tls_flags,
 					  &svc->tls_ctx, error_r) < 0)
 			return -1;
 		settings.tls_ctx = svc->tls_ctx;

@@ -31,6 +31,9 @@ struct mf_service;
 struct mf_service_def {
 	enum mf_service_id id;
 	bool needs_redis;
+	/* Flags for the listeners' TLS context (tls.h), e.g.
+	 * MF_TLS_REQUEST_CLIENT_CERT for client-certificate logins. */
+	unsigned tls_flags;
 	/* Registers the service's endpoints, listeners and metrics.  Runs after
 	 * config, metrics, admin HTTP, bus and Redis handles exist (the
 	 * connections may still be coming up).  Returns 0, or -1 with error_r:

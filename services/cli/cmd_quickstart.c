@@ -27,6 +27,8 @@
 #include "fsutil.h"
 #include "keygen.h"
 #include "password.h"
+#include "precis.h"
+#include "sasl.h"
 #include "tls.h"
 
 struct quickstart {
@@ -241,22 +243,61 @@ static char *password_from(const char *env, bool *generated_r)
 	return *generated_r ? mf_password_generate() : mf_xstrdup(p);
 }
 
+/* Returns " scram-sha-1=... scram-sha-256=..." for the account's first
+ * password (the stored text form with ':' for spaces, as the store's
+ * passwords.init import reads it), or NULL with error_r. */
+static char *scram_fields(const char *password, size_t len, const char **error_r)
+{
+	struct mf_sasl_scram s1, s256;
+	char *t1 = NULL, *t256 = NULL, *out = NULL;
+
+	if (mf_sasl_scram_derive(MF_SASL_SHA1, password, len, &s1, error_r) < 0 ||
+	    mf_sasl_scram_derive(MF_SASL_SHA256, password, len, &s256, error_r) < 0)
+		return NULL;
+	t1 = mf_sasl_scram_format(&s1);
+	t256 = mf_sasl_scram_format(&s256);
+	for (char *p = t1; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = ':';
+	for (char *p = t256; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = ':';
+	out = mf_xasprintf(" scram-sha-1=%s scram-sha-256=%s", t1, t256);
+	free(t1);
+	free(t256);
+	return out;
+}
+
+/* Writes prefix + the scrypt hash of password to the file name; with
+ * with_scram, of the PRECIS-normalised password plus its SCRAM keys, as
+ * the account store stores passwords. */
 static int write_password_hash(const struct quickstart *q, const char *name,
-			       const char *prefix, const char *password)
+			       const char *prefix, const char *password, bool with_scram)
 {
 	const char *err;
-	char *hash = mf_password_hash(password, strlen(password), &err);
-	char *line;
-	int ret;
+	char *norm = NULL, *hash = NULL, *scram = NULL, *line;
+	size_t len = strlen(password);
+	int ret = -1;
 
-	if (hash == NULL) {
-		fprintf(stderr, "mailfleet quickstart: %s\n", err);
-		return -1;
+	if (with_scram) {
+		if (mf_precis_password(password, len, &norm, &len, &err) < 0)
+			goto fail;
+		password = norm;
+		if ((scram = scram_fields(password, len, &err)) == NULL)
+			goto fail;
 	}
-	line = mf_xasprintf("%s%s\n", prefix, hash);
+	if ((hash = mf_password_hash(password, len, &err)) == NULL)
+		goto fail;
+	line = mf_xasprintf("%s%s%s\n", prefix, hash, scram != NULL ? scram : "");
 	ret = write_conf_file(q, name, line, 0600);
 	free(line);
+	goto out;
+fail:
+	fprintf(stderr, "mailfleet quickstart: %s\n", err);
+out:
+	free(norm);
 	free(hash);
+	free(scram);
 	return ret;
 }
 
@@ -306,8 +347,8 @@ static int run(struct quickstart *q)
 	 * account; adminpasswd is read by web.  Only hashes are kept. */
 	line = mf_xasprintf("# account password hashes imported by the account store at creation\n"
 			    "%s ", q->account);
-	if (write_password_hash(q, "passwords.init", line, password) < 0 ||
-	    write_password_hash(q, "adminpasswd", "", admin) < 0)
+	if (write_password_hash(q, "passwords.init", line, password, true) < 0 ||
+	    write_password_hash(q, "adminpasswd", "", admin, false) < 0)
 		goto out;
 	if (q->local) {
 		creds = mf_xasprintf("account %s@%s\npassword %s\nadmin-password %s\n",

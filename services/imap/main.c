@@ -11,6 +11,7 @@
 #include "imap_session.h"
 #include "log.h"
 #include "service.h"
+#include "tls.h"
 #include "store.h"
 
 static struct imap_server server;
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
 {
 	static const struct mf_service_def def = {
 		.id = MF_SERVICE_IMAP,
+		.tls_flags = MF_TLS_REQUEST_CLIENT_CERT,  /* TLS client-certificate logins */
 		.needs_redis = true,  /* login throttling shared across replicas */
 		.start = start,
 		.stop = stop,

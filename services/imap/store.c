@@ -23,6 +23,7 @@
 #include "log.h"
 #include "password.h"
 #include "precis.h"
+#include "sasl.h"
 #include "store.pb-c.h"
 #include "store_private.h"
 
@@ -848,46 +849,97 @@ out:
 
 /* --- creating and removing ------------------------------------------------- */
 
-/* Looks name up in <config_dir>/passwords.init.  Returns a new hash or NULL. */
-static char *passwords_init_lookup(struct store *store, const char *name)
+/* What passwords.init holds for an account: the scrypt hash and, when the
+ * quickstart wrote them, SCRAM keys ("scram-sha-1=" / "scram-sha-256="
+ * with the stored text form's spaces written as ':'), so that SCRAM works
+ * for the first account before anyone sets a password again. */
+struct passwords_init_entry {
+	char *hash;
+	char *scram_sha1;
+	char *scram_sha256;
+};
+
+static void passwords_init_entry_free(struct passwords_init_entry *e)
 {
-	char *path, *data, *line, *save = NULL, *hash = NULL;
+	free(e->hash);
+	free(e->scram_sha1);
+	free(e->scram_sha256);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Returns a newly allocated copy of the value after prefix in field (':'
+ * turned back into spaces), or NULL when field does not start with it. */
+static char *scram_field(const char *field, size_t len, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	char *v;
+
+	if (len <= pl || strncmp(field, prefix, pl) != 0)
+		return NULL;
+	v = mf_xstrndup(field + pl, len - pl);
+	for (char *p = v; *p != '\0'; p++)
+		if (*p == ':')
+			*p = ' ';
+	return v;
+}
+
+/* Looks name up in <config_dir>/passwords.init.  Returns 0 with entry_r
+ * filled (free with passwords_init_entry_free), or -1 when there is none. */
+static int passwords_init_lookup(struct store *store, const char *name,
+				 struct passwords_init_entry *entry_r)
+{
+	char *path, *data, *line, *save = NULL;
 	const char *err;
 	size_t len;
+	int ret = -1;
 
+	memset(entry_r, 0, sizeof(*entry_r));
 	if (store->config_dir == NULL)
-		return NULL;
+		return -1;
 	path = mf_xasprintf("%s/%s", store->config_dir, STORE_PASSWORDS_INIT);
 	data = mf_fs_read_file(path, STORE_PASSWORDS_INIT_MAX, &len, &err);
 	if (data == NULL) {
 		if (errno != ENOENT && file_exists(path))
 			mf_log_warn("store", NULL, "cannot read passwords.init", "error=%s", err);
 		free(path);
-		return NULL;
+		return -1;
 	}
 	for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		size_t n = strlen(name);
+		const char *p;
 
-		if (line[0] == '#')
+		if (line[0] == '#' || strncmp(line, name, n) != 0 || line[n] != ' ')
 			continue;
-		if (strncmp(line, name, n) == 0 && line[n] == ' ') {
-			const char *h = line + n + 1;
-			size_t hl = strcspn(h, " \r\t");
+		p = line + n + 1;
+		for (int field = 0; *p != '\0'; field++) {
+			size_t fl = strcspn(p, " \r\t");
 
-			if (hl > 0 && hl < MF_PASSWORD_HASH_MAX)
-				hash = mf_xstrndup(h, hl);
-			break;
+			if (field == 0 && fl > 0 && fl < MF_PASSWORD_HASH_MAX)
+				entry_r->hash = mf_xstrndup(p, fl);
+			else if (field > 0 && entry_r->scram_sha1 == NULL &&
+				 (entry_r->scram_sha1 = scram_field(p, fl, "scram-sha-1=")) != NULL)
+				;
+			else if (field > 0 && entry_r->scram_sha256 == NULL)
+				entry_r->scram_sha256 = scram_field(p, fl, "scram-sha-256=");
+			p += fl;
+			p += strspn(p, " \r\t");
 		}
+		break;
 	}
 	free(data);
 	free(path);
-	return hash;
+	if (entry_r->hash != NULL)
+		ret = 0;
+	else
+		passwords_init_entry_free(entry_r);
+	return ret;
 }
 
 int store_account_create(struct store *store, const char *name, const char **error_r)
 {
 	struct store_account *acc = NULL;
-	char *dir = NULL, *hash = NULL, *db_path = NULL;
+	char *dir = NULL, *db_path = NULL;
+	struct passwords_init_entry init = { NULL, NULL, NULL };
 	int ret = -1, r;
 
 	store_error_clear();
@@ -915,15 +967,15 @@ int store_account_create(struct store *store, const char *name, const char **err
 		store_fail_kind(STORE_ERR_TEMPORARY);
 		goto out;
 	}
-	hash = passwords_init_lookup(store, name);
-	if (hash != NULL) {
+	if (passwords_init_lookup(store, name, &init) == 0) {
 		pthread_mutex_unlock(&store->lock);
-		r = store_set_password_hash(acc, hash, error_r);
+		r = store_set_password_hash(acc, init.hash, init.scram_sha1, init.scram_sha256,
+					    error_r);
 		pthread_mutex_lock(&store->lock);
 		if (r < 0)
 			goto out;
 		mf_log_info("store", NULL, "password imported from passwords.init",
-			    "account=%s", name);
+			    "account=%s scram=%s", name, init.scram_sha256 != NULL ? "yes" : "no");
 	}
 	mf_log_info("store", NULL, "account store created", "account=%s", name);
 	ret = 1;
@@ -932,7 +984,7 @@ out:
 	store_account_unref(&acc);
 	free(dir);
 	free(db_path);
-	free(hash);
+	passwords_init_entry_free(&init);
 	return ret;
 }
 
@@ -1030,21 +1082,36 @@ out:
 
 /* --- credentials ---------------------------------------------------------- */
 
-int store_set_password_hash(struct store_account *acc, const char *hash, const char **error_r)
+int store_set_password_hash(struct store_account *acc, const char *hash,
+			    const char *scram_sha1, const char *scram_sha256, const char **error_r)
 {
+	struct mf_sasl_scram check;
 	sqlite3_stmt *stmt = NULL;
 	int ret = -1;
 
+	if ((scram_sha1 != NULL && mf_sasl_scram_parse(MF_SASL_SHA1, scram_sha1, &check, error_r) < 0) ||
+	    (scram_sha256 != NULL &&
+	     mf_sasl_scram_parse(MF_SASL_SHA256, scram_sha256, &check, error_r) < 0))
+		return store_fail(STORE_ERR_INVALID, error_r, "bad SCRAM material: %s", *error_r);
 	if (store_lock(acc, error_r) < 0)
 		return -1;
-	if (store_prepare(acc, "INSERT INTO credentials (id, password_hash, updated_ms) "
-			  "VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-			  "password_hash = excluded.password_hash, scram_sha1 = NULL, "
-			  "scram_sha256 = NULL, cram_md5 = NULL, updated_ms = excluded.updated_ms",
+	if (store_prepare(acc, "INSERT INTO credentials (id, password_hash, scram_sha1, "
+			  "scram_sha256, updated_ms) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+			  "password_hash = excluded.password_hash, scram_sha1 = excluded.scram_sha1, "
+			  "scram_sha256 = excluded.scram_sha256, cram_md5 = NULL, "
+			  "updated_ms = excluded.updated_ms",
 			  &stmt, error_r) < 0)
 		goto out;
 	sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, now_ms());
+	if (scram_sha1 != NULL)
+		sqlite3_bind_text(stmt, 2, scram_sha1, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 2);
+	if (scram_sha256 != NULL)
+		sqlite3_bind_text(stmt, 3, scram_sha256, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 3);
+	sqlite3_bind_int64(stmt, 4, now_ms());
 	if (sqlite3_step(stmt) != SQLITE_DONE) {
 		store_db_fail(acc, "set password", error_r);
 		goto out;

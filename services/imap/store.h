@@ -211,10 +211,13 @@ int store_login_resolve(struct store *store, const char *login, char **account_r
  * when allowed, CRAM-MD5 material, all of the PRECIS-normalised password. */
 int store_set_password(struct store_account *acc, const char *password, size_t len,
 		       const char **error_r);
-/* Sets an already computed scrypt hash (password import).  SCRAM and
- * CRAM-MD5 material cannot be derived from it and is cleared: those
- * mechanisms fail for the account until its password is set again. */
-int store_set_password_hash(struct store_account *acc, const char *hash, const char **error_r);
+/* Sets an already computed scrypt hash (password import), with SCRAM
+ * material in its stored text form when the importer has it (else NULL).
+ * CRAM-MD5 material cannot be derived and is cleared: that mechanism (and
+ * SCRAM without material) fails for the account until its password is set
+ * again.  Returns 0, or -1 with error_r (also for malformed SCRAM text). */
+int store_set_password_hash(struct store_account *acc, const char *hash,
+			    const char *scram_sha1, const char *scram_sha256, const char **error_r);
 /* Returns 1 with the hash in *hash_r (caller frees), 0 when none is set. */
 int store_get_password_hash(struct store_account *acc, char **hash_r, const char **error_r);
 

@@ -85,7 +85,7 @@ static int start(struct mf_service *svc, const char **error_r)
 	register_metrics(mf_service_metrics(svc));
 	if (mf_bus_serve(queue.bus, "queue.v1.add", "queue", MF_SERVICE_BUS_WORKERS,
 			 queue_add_handler, &queue, error_r) < 0 ||
-	    mf_bus_serve(queue.bus, "delivery.v1.result", "queue", MF_SERVICE_BUS_WORKERS,
+	    mf_bus_serve(queue.bus, "delivery.v1.result", "queue", QUEUE_RESULT_WORKERS,
 			 queue_dispatch_result_handler, &queue, error_r) < 0 ||
 	    queue_admin_serve(&queue, error_r) < 0 ||
 	    queue_dispatch_start(&queue, error_r) < 0)

@@ -28,6 +28,10 @@
 #define QUEUE_JOB_RCPTS_MAX 100
 /* Rows looked at per dispatch round. */
 #define QUEUE_DISPATCH_BATCH 500
+/* Handler threads for delivery results.  Results that arrive while one
+ * group is being committed wait for the next group, so this bounds how
+ * many results share one fsync (one per delivery thread in flight). */
+#define QUEUE_RESULT_WORKERS 16
 #define QUEUE_LEASE_MS_DEFAULT (15 * 60 * 1000LL)
 /* Lengths accepted in a result from a worker. */
 #define QUEUE_RESULT_TEXT_MAX 8192

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "service.h"
+#include "tls.h"
 #include "sub_server.h"
 
 static struct sub_server server;
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
 {
 	static const struct mf_service_def def = {
 		.id = MF_SERVICE_SUBMISSION,
+		.tls_flags = MF_TLS_REQUEST_CLIENT_CERT,  /* TLS client-certificate logins */
 		.needs_redis = true,  /* per-account sending limits, auth throttling */
 		.start = start,
 	};

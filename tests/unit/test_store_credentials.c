@@ -224,7 +224,7 @@ static void test_scram_material(void **state)
 	{
 		char *hash = mf_password_hash("other", 5, &err);
 
-		assert_int_equal(store_set_password_hash(acc, hash, &err), 0);
+		assert_int_equal(store_set_password_hash(acc, hash, NULL, NULL, &err), 0);
 		free(hash);
 	}
 	assert_int_equal(store_credentials_get_scram(acc, MF_SASL_SHA256, &s, &err), 0);

@@ -9,6 +9,11 @@ MF="$BIN/mailfleet"
 
 auth_setup() {
 	start_embedded
+	CA="$RUN/config/tls/cert.pem"
+	# The quickstart's password works with SCRAM at once: passwords.init
+	# carries SCRAM keys beside the scrypt hash.
+	gsasl_login imap "$P_IMAP" SCRAM-SHA-256-PLUS "$PASSWORD" ||
+		fail "SCRAM-SHA-256-PLUS with the quickstart password (before any password change)"
 	stop_embedded
 	# auth-cram-md5 goes into the imap and submission blocks.
 	sed -i -e '/^imap {/a\    auth-cram-md5 yes' -e '/^submission {/a\    auth-cram-md5 yes' "$CONF"
