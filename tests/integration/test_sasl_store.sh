@@ -13,13 +13,18 @@ TOOL="$BUILD/tools/mf-sasl"
 start_embedded
 S() { "$TOOL" -c "$CONF" "$@"; }
 
-# The quickstart password came from passwords.init (a hash only): SCRAM has
-# no material yet, PLAIN works.
+# The quickstart password came from passwords.init, which carries the
+# scrypt hash and SCRAM keys: PLAIN and SCRAM work at once, with the right
+# password only.
 wait_for 20 bash -c "'$TOOL' -c '$CONF' exchange PLAIN mail@localhost '$PASSWORD' tls | grep -q '^sasl ok account=mail '" ||
 	fail "PLAIN with the quickstart password: $(S exchange PLAIN mail@localhost "$PASSWORD" tls)"
-S exchange SCRAM-SHA-256 mail@localhost "$PASSWORD" | grep -q '^sasl failed credentials' ||
-	fail "SCRAM without material: $(S exchange SCRAM-SHA-256 mail@localhost "$PASSWORD")"
-ok "imported hash: PLAIN works, SCRAM waits for a password set"
+S exchange SCRAM-SHA-256 mail@localhost "$PASSWORD" | grep -q '^sasl ok account=mail .*verified=1' ||
+	fail "SCRAM with the imported keys: $(S exchange SCRAM-SHA-256 mail@localhost "$PASSWORD")"
+S exchange SCRAM-SHA-1 mail@localhost "$PASSWORD" | grep -q '^sasl ok account=mail .*verified=1' ||
+	fail "SCRAM-SHA-1 with the imported keys: $(S exchange SCRAM-SHA-1 mail@localhost "$PASSWORD")"
+S exchange SCRAM-SHA-256 mail@localhost wrong-password | grep -q '^sasl failed credentials' ||
+	fail "SCRAM with a wrong password: $(S exchange SCRAM-SHA-256 mail@localhost wrong-password)"
+ok "imported password: PLAIN and SCRAM work from passwords.init"
 
 NEWPW="caf$(printf '\xc3\xa9') pencil"
 NFDPW="cafe$(printf '\xcc\x81') pencil"
