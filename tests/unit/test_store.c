@@ -8,7 +8,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,25 +20,12 @@
 #include "domains.h"
 #include "fsutil.h"
 #include "password.h"
+#include "lib/storeenv.h"
 #include "services/imap/store.h"
 
-struct env {
-	char dir[256];
-	char data[300], blobs[300], conf[300], domains[300];
-	struct store *store;
-};
-
-static void write_file(const char *path, const char *text)
+static char *domains_text(const char *quota)
 {
-	const char *err;
-
-	if (mf_fs_write_atomic(path, text, strlen(text), 0644, &err) < 0)
-		fail_msg("write %s: %s", path, err);
-}
-
-static void write_domains(struct env *e, const char *quota)
-{
-	char *text = mf_xasprintf(
+	return mf_xasprintf(
 		"domain example.org {\n    catchall-separator +\n}\n"
 		"domain catchall.example {\n}\n"
 		"account mjl {\n"
@@ -53,61 +39,32 @@ static void write_domains(struct env *e, const char *quota)
 		"    address other@example.org\n"
 		"    login-disabled \"moved away\"\n"
 		"}\n", quota);
-	const char *err;
-
-	write_file(e->domains, text);
-	free(text);
-	if (mf_domains_reload(e->domains, &err) < 0)
-		fail_msg("domains: %s", err);
 }
 
-static void open_store(struct env *e)
+static void write_domains(struct store_test_env *e, const char *quota)
 {
-	struct store_settings set = {
-		.data_dir = e->data, .blob_dir = e->blobs, .config_dir = e->conf,
-		.domains_file = e->domains,
-	};
-	const char *err = NULL;
+	char *text = domains_text(quota);
 
-	if (store_create(&set, &e->store, &err) < 0)
-		fail_msg("store_create: %s", err);
+	store_test_env_write_domains(e, text);
+	free(text);
 }
 
 static int setup(void **state)
 {
-	struct env *e = mf_xcalloc(1, sizeof(*e));
+	char *text = domains_text("0");
 
-	snprintf(e->dir, sizeof(e->dir), "/tmp/test_store.XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	snprintf(e->data, sizeof(e->data), "%s/data", e->dir);
-	snprintf(e->blobs, sizeof(e->blobs), "%s/data/blobs", e->dir);
-	snprintf(e->conf, sizeof(e->conf), "%s/config", e->dir);
-	snprintf(e->domains, sizeof(e->domains), "%s/config/domains.conf", e->dir);
-	assert_int_equal(mkdir(e->conf, 0700), 0);
-	assert_int_equal(mkdir(e->data, 0700), 0);
-	write_domains(e, "0");
-	open_store(e);
-	*state = e;
+	*state = store_test_env_create("test_store", text);
+	free(text);
 	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	store_free(&e->store);
-	nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	mf_domains_clear_current();
-	free(e);
+	store_test_env_free(*state);
 	return 0;
 }
 
-static struct store_account *open_acc(struct env *e, const char *name)
+static struct store_account *open_acc(struct store_test_env *e, const char *name)
 {
 	struct store_account *acc = NULL;
 	const char *err = NULL;
@@ -165,7 +122,7 @@ static uint32_t append(struct store_account *acc, int64_t mb, uint32_t flags, co
 	return res.uid;
 }
 
-static size_t count_blobs(struct env *e, const char *prefix)
+static size_t count_blobs(struct store_test_env *e, const char *prefix)
 {
 	char *cmd = mf_xasprintf("find %s/%s -type f 2>/dev/null | grep -v '/\\.tmp' | wc -l",
 				 e->blobs, prefix);
@@ -184,7 +141,7 @@ static size_t count_blobs(struct env *e, const char *prefix)
 
 static void test_create_standard_mailboxes(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc;
 	struct store_mailbox *mbs = NULL;
 	size_t n = 0;
@@ -221,7 +178,7 @@ static void test_create_standard_mailboxes(void **state)
 
 static void test_password_import_and_auth(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc;
 	enum store_auth_result res;
 	char *account = NULL, *msg = NULL, *hash = NULL;
@@ -232,7 +189,7 @@ static void test_password_import_and_auth(void **state)
 	assert_non_null(hash);
 	line = mf_xasprintf("# imported\nsomeone $scrypt$bogus\nmjl %s\nother %s\n", hash, hash);
 	path = mf_xasprintf("%s/passwords.init", e->conf);
-	write_file(path, line);
+	store_test_write_file(path, line);
 	free(path);
 	free(line);
 	free(hash);
@@ -292,7 +249,7 @@ static void test_password_import_and_auth(void **state)
 
 static void test_mailbox_ops(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct store_mailbox mb, mb2;
 	const char *err = NULL;
@@ -377,7 +334,7 @@ static void test_mailbox_ops(void **state)
 
 static void test_inbox_rename(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	int64_t inbox = mailbox_id(acc, "INBOX");
 	struct store_mailbox before = get_mb(acc, "INBOX"), after, old;
@@ -407,7 +364,7 @@ static void test_inbox_rename(void **state)
 
 static void test_messages_flags_move_expunge(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	int64_t inbox = mailbox_id(acc, "INBOX"), trash = mailbox_id(acc, "Trash");
 	struct store_snapshot snap;
@@ -545,7 +502,7 @@ static void test_messages_flags_move_expunge(void **state)
 
 static void test_streaming_append(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct store_append *app = NULL;
 	struct store_append_result res;
@@ -586,7 +543,7 @@ static void test_streaming_append(void **state)
 
 static void test_crash_between_blob_and_commit(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	int64_t inbox = mailbox_id(acc, "INBOX");
 	struct store_mailbox mb;
@@ -600,7 +557,7 @@ static void test_crash_between_blob_and_commit(void **state)
 				     &err), 0);
 	assert_int_equal(count_blobs(e, "accounts/mjl"), 2);
 	store_free(&e->store);
-	open_store(e);
+	store_test_env_open_store(e);
 	acc = open_acc(e, "mjl");
 	assert_int_equal(count_blobs(e, "accounts/mjl"), 1);
 	check(acc);
@@ -615,7 +572,7 @@ static void test_crash_between_blob_and_commit(void **state)
 
 static void test_removal(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl"), *held;
 	char *dir = mf_xasprintf("%s/accounts/mjl", e->data);
 	char *marker = mf_xasprintf("%s/REMOVING", dir);
@@ -639,8 +596,8 @@ static void test_removal(void **state)
 	append(acc, mailbox_id(acc, "INBOX"), 0, NULL);
 	store_account_unref(&acc);
 	store_free(&e->store);
-	write_file(marker, "removing\n");
-	open_store(e);
+	store_test_write_file(marker, "removing\n");
+	store_test_env_open_store(e);
 	assert_int_not_equal(stat(dir, &st), 0);
 	assert_int_equal(count_blobs(e, "accounts/mjl"), 0);
 	assert_int_equal(store_account_exists(e->store, "mjl", &err), 0);
@@ -652,7 +609,7 @@ static void test_removal(void **state)
 
 static void test_quota(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc;
 	struct store_append_result res;
 	struct store_copy_result cr;
@@ -721,7 +678,7 @@ static void *append_thread(void *p)
 
 static void test_concurrent_appends(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct thread_arg args[THREADS];
 	pthread_t threads[THREADS];
@@ -767,7 +724,7 @@ static void record_change(void *ctx, const struct store_change *c)
 
 static void test_deliver_and_changes(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct recorder rec = { 0 };
 	struct store_subscription *sub = store_subscribe(acc, record_change, &rec);
@@ -841,7 +798,7 @@ static void test_deliver_and_changes(void **state)
  * "Junk", and falls back to INBOX when no mailbox has the attribute. */
 static void test_deliver_special_use(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct store_deliver_rcpt rcpts[3] = {
 		{ .special_use = STORE_SPECIAL_JUNK, .mailbox = "Ignored" },
@@ -885,7 +842,7 @@ static void test_deliver_special_use(void **state)
 
 static void test_accounts_ensure(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	unsigned created = 0;
 	const char *err = NULL;
 

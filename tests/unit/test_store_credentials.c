@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,28 +21,15 @@
 #include "domains.h"
 #include "fsutil.h"
 #include "password.h"
+#include "lib/storeenv.h"
 #include "services/imap/store.h"
 #include "sasl.h"
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-struct env {
-	char dir[256];
-	char data[300], blobs[300], conf[300], domains[300];
-	struct store *store;
-};
-
-static void write_file(const char *path, const char *text)
+static char *domains_text(const char *quota)
 {
-	const char *err;
-
-	if (mf_fs_write_atomic(path, text, strlen(text), 0644, &err) < 0)
-		fail_msg("write %s: %s", path, err);
-}
-
-static void write_domains(struct env *e, const char *quota)
-{
-	char *text = mf_xasprintf(
+	return mf_xasprintf(
 		"domain example.org {\n    catchall-separator +\n}\n"
 		"domain catchall.example {\n}\n"
 		"account mjl {\n"
@@ -61,61 +47,24 @@ static void write_domains(struct env *e, const char *quota)
 		"    domain example.org\n"
 		"    address jos\xc3\xa9@example.org\n"
 		"}\n", quota);
-	const char *err;
-
-	write_file(e->domains, text);
-	free(text);
-	if (mf_domains_reload(e->domains, &err) < 0)
-		fail_msg("domains: %s", err);
-}
-
-static void open_store(struct env *e)
-{
-	struct store_settings set = {
-		.data_dir = e->data, .blob_dir = e->blobs, .config_dir = e->conf,
-		.domains_file = e->domains,
-	};
-	const char *err = NULL;
-
-	if (store_create(&set, &e->store, &err) < 0)
-		fail_msg("store_create: %s", err);
 }
 
 static int setup(void **state)
 {
-	struct env *e = mf_xcalloc(1, sizeof(*e));
+	char *text = domains_text("0");
 
-	snprintf(e->dir, sizeof(e->dir), "/tmp/test_store_cred.XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	snprintf(e->data, sizeof(e->data), "%s/data", e->dir);
-	snprintf(e->blobs, sizeof(e->blobs), "%s/data/blobs", e->dir);
-	snprintf(e->conf, sizeof(e->conf), "%s/config", e->dir);
-	snprintf(e->domains, sizeof(e->domains), "%s/config/domains.conf", e->dir);
-	assert_int_equal(mkdir(e->conf, 0700), 0);
-	assert_int_equal(mkdir(e->data, 0700), 0);
-	write_domains(e, "0");
-	open_store(e);
-	*state = e;
+	*state = store_test_env_create("test_store_cred", text);
+	free(text);
 	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
 }
 
 static int teardown(void **state)
 {
-	struct env *e = *state;
-
-	store_free(&e->store);
-	nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	mf_domains_clear_current();
-	free(e);
+	store_test_env_free(*state);
 	return 0;
 }
 
-static struct store_account *open_acc(struct env *e, const char *name)
+static struct store_account *open_acc(struct store_test_env *e, const char *name)
 {
 	struct store_account *acc = NULL;
 	const char *err = NULL;
@@ -130,7 +79,7 @@ static struct store_account *open_acc(struct env *e, const char *name)
 static int be_verify(void *ctx, const char *login, const char *password, size_t len,
 		     struct mf_sasl_account *a_r, const char **error_r)
 {
-	struct env *e = ctx;
+	struct store_test_env *e = ctx;
 	enum store_auth_result res;
 	char *account = NULL, *message = NULL;
 
@@ -145,7 +94,7 @@ static int be_verify(void *ctx, const char *login, const char *password, size_t 
 static int be_lookup(void *ctx, enum mf_sasl_lookup what, const char *login,
 		     struct mf_sasl_account *a_r, const char **error_r)
 {
-	struct env *e = ctx;
+	struct store_test_env *e = ctx;
 	struct store_account *acc = NULL;
 	int r;
 
@@ -169,7 +118,7 @@ static int be_lookup(void *ctx, enum mf_sasl_lookup what, const char *login,
 }
 
 /* Runs a client exchange against a server on the store; returns the status. */
-static enum mf_sasl_status exchange(struct env *e, enum mf_sasl_mech mech, const char *user,
+static enum mf_sasl_status exchange(struct store_test_env *e, enum mf_sasl_mech mech, const char *user,
 				    const char *password)
 {
 	struct mf_sasl_backend be = { e, be_verify, be_lookup };
@@ -201,7 +150,7 @@ static enum mf_sasl_status exchange(struct env *e, enum mf_sasl_mech mech, const
 
 static void test_scram_material(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct mf_sasl_scram s;
 	const char *err = NULL;
@@ -235,7 +184,7 @@ static void test_scram_material(void **state)
 
 static void test_cram_option(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct store_credential_options o;
 	struct mf_sasl_cram c;
@@ -266,7 +215,7 @@ static void test_cram_option(void **state)
 
 static void test_generated_only(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct store_credential_options o = { .generated_only = true };
 	const char *err = NULL;
@@ -293,7 +242,7 @@ static void test_generated_only(void **state)
 /* Password and address typed decomposed (NFD) or composed (NFC). */
 static void test_normalised(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "jose");
 	enum store_auth_result res;
 	char *account = NULL, *message = NULL;
@@ -322,7 +271,7 @@ static void test_normalised(void **state)
 
 static void test_login_resolve(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	char *account = NULL, *disabled = NULL;
 	const char *err = NULL;
 
@@ -352,7 +301,7 @@ static void test_login_resolve(void **state)
 
 static void test_login_attempts(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *acc = open_acc(e, "mjl");
 	struct store_login_attempt a = {
 		.protocol = "imap", .mechanism = "PLAIN", .login = "mjl@example.org",
@@ -441,7 +390,7 @@ static unsigned char *new_key_der(size_t *len_r)
 
 static void test_tls_pubkeys(void **state)
 {
-	struct env *e = *state;
+	struct store_test_env *e = *state;
 	struct store_account *mjl = open_acc(e, "mjl"), *other = open_acc(e, "other");
 	struct store_tls_pubkey *keys = NULL, k;
 	size_t n = 0, len1, len2;
